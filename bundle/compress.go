@@ -1,0 +1,202 @@
+package bundle
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Compression names how a bundle's tar stream is compressed.
+type Compression string
+
+const (
+	None Compression = "none"
+	Gzip Compression = "gzip"
+	Zstd Compression = "zstd"
+)
+
+// MaxZstdWindow is the largest zstd window a bundle may use: k3s and rke2
+// decode with zstd.WithDecoderMaxMemory(1<<25) and reject anything larger.
+const MaxZstdWindow = 1 << 25
+
+// ErrUnknownCompression is returned for an unrecognised --compression value
+// or output extension.
+var ErrUnknownCompression = errors.New("unknown compression")
+
+// ParseCompression accepts "zstd", "gzip" or "none" (also "gz", "zst", "tar").
+func ParseCompression(s string) (Compression, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "zstd", "zst":
+		return Zstd, nil
+	case "gzip", "gz":
+		return Gzip, nil
+	case "none", "tar", "":
+		return None, nil
+	}
+	return "", fmt.Errorf("%w %q: use zstd, gzip or none", ErrUnknownCompression, s)
+}
+
+// CompressionFromPath infers compression from a file name's extension.
+func CompressionFromPath(path string) (Compression, error) {
+	p := strings.ToLower(path)
+	switch {
+	case strings.HasSuffix(p, ".tar.zst"), strings.HasSuffix(p, ".tzst"), strings.HasSuffix(p, ".tar.zstd"):
+		return Zstd, nil
+	case strings.HasSuffix(p, ".tar.gz"), strings.HasSuffix(p, ".tgz"):
+		return Gzip, nil
+	case strings.HasSuffix(p, ".tar"):
+		return None, nil
+	}
+	return "", fmt.Errorf("%w: cannot tell from %q; name it .tar.zst, .tar.gz or .tar, or pass --compression", ErrUnknownCompression, path)
+}
+
+// DefaultLevel is 0: each codec's own default, which for zstd is level 3
+// (layers are already compressed, so higher levels cost time and save little).
+const DefaultLevel = 0
+
+// Compressor writes a compressed stream whose frames can be ended early, so
+// that a reader can decode the metadata frame without touching the layers.
+type Compressor struct {
+	dst  io.Writer
+	kind Compression
+	zw   *zstd.Encoder
+	gw   *gzip.Writer
+}
+
+// NewCompressor wraps dst. level 0 picks the codec's default; zstd levels
+// follow the zstd command line (1..22), gzip levels 1..9.
+func NewCompressor(dst io.Writer, c Compression, level int) (*Compressor, error) {
+	cw := &Compressor{dst: dst, kind: c}
+	switch c {
+	case None:
+	case Gzip:
+		if level == 0 {
+			level = gzip.DefaultCompression
+		}
+		gw, err := gzip.NewWriterLevel(dst, level)
+		if err != nil {
+			return nil, fmt.Errorf("gzip level %d: %w", level, err)
+		}
+		cw.gw = gw
+	case Zstd:
+		zw, err := zstd.NewWriter(dst, zstdOptions(level)...)
+		if err != nil {
+			return nil, fmt.Errorf("zstd level %d: %w", level, err)
+		}
+		cw.zw = zw
+	default:
+		return nil, fmt.Errorf("%w %q", ErrUnknownCompression, c)
+	}
+	return cw, nil
+}
+
+func zstdOptions(level int) []zstd.EOption {
+	if level == 0 {
+		level = 3
+	}
+	return []zstd.EOption{
+		zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
+		zstd.WithWindowSize(zstdWindow(level)),
+		zstd.WithEncoderCRC(true),
+	}
+}
+
+// zstdWindow keeps the window at or below MaxZstdWindow; the library's own
+// default for high levels is smaller still, so this is only ever a cap.
+func zstdWindow(level int) int {
+	if level >= 19 {
+		return MaxZstdWindow
+	}
+	return 8 << 20
+}
+
+func (c *Compressor) Write(p []byte) (int, error) {
+	switch {
+	case c.zw != nil:
+		return c.zw.Write(p)
+	case c.gw != nil:
+		return c.gw.Write(p)
+	}
+	return c.dst.Write(p)
+}
+
+// EndFrame finishes the current zstd frame (or gzip member) and starts a new
+// one. Every zstd and gzip reader concatenates frames transparently.
+func (c *Compressor) EndFrame() error {
+	switch {
+	case c.zw != nil:
+		if err := c.zw.Close(); err != nil {
+			return err
+		}
+		c.zw.Reset(c.dst)
+	case c.gw != nil:
+		if err := c.gw.Close(); err != nil {
+			return err
+		}
+		c.gw.Reset(c.dst)
+	}
+	return nil
+}
+
+// Close ends the last frame. It does not close dst.
+func (c *Compressor) Close() error {
+	switch {
+	case c.zw != nil:
+		return c.zw.Close()
+	case c.gw != nil:
+		return c.gw.Close()
+	}
+	return nil
+}
+
+var (
+	gzipMagic = []byte{0x1f, 0x8b}
+	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+)
+
+// DetectCompression looks at the first bytes of br without consuming them.
+func DetectCompression(br *bufio.Reader) (Compression, error) {
+	head, err := br.Peek(4)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	switch {
+	case bytes.HasPrefix(head, zstdMagic):
+		return Zstd, nil
+	case bytes.HasPrefix(head, gzipMagic):
+		return Gzip, nil
+	}
+	return None, nil
+}
+
+// Decompress returns the tar stream inside r, detecting the compression from
+// its magic bytes. zstd input is decoded with the same 32 MiB window limit as
+// k3s and rke2, so a bundle ferry can read is one they can read.
+func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	c, err := DetectCompression(br)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading archive header: %w", err)
+	}
+	switch c {
+	case Zstd:
+		zr, err := zstd.NewReader(br, zstd.WithDecoderMaxMemory(MaxZstdWindow), zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, c, fmt.Errorf("zstd: %w", err)
+		}
+		return zr.IOReadCloser(), c, nil
+	case Gzip:
+		gr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, c, fmt.Errorf("gzip: %w", err)
+		}
+		return gr, c, nil
+	}
+	return io.NopCloser(br), c, nil
+}

@@ -1,0 +1,212 @@
+package bundle
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Entry names shared by the OCI image layout and docker's archive format.
+const (
+	OCILayoutFile    = "oci-layout"
+	IndexFile        = "index.json"
+	ManifestFile     = "manifest.json"
+	RepositoriesFile = "repositories"
+	BlobsDir         = "blobs/sha256/"
+)
+
+// Annotations loaders use to name images from index.json.
+const (
+	AnnotationContainerdName = "io.containerd.image.name"
+	AnnotationRefName        = "org.opencontainers.image.ref.name"
+)
+
+// record is one planned tar entry: inline bytes, or a blob streamed from Blobs.
+type record struct {
+	name string
+	dir  bool
+	data []byte
+	blob *v1.Descriptor
+}
+
+func (r record) size() int64 {
+	if r.blob != nil {
+		return r.blob.Size
+	}
+	return int64(len(r.data))
+}
+
+// dockerManifest is one entry of docker's manifest.json.
+type dockerManifest struct {
+	Config       string
+	RepoTags     []string
+	Layers       []string
+	LayerSources map[v1.Hash]v1.Descriptor `json:",omitempty"`
+}
+
+// plan lays out every entry of the bundle before anything is written, so
+// the metadata can go first and each blob is stored once. It returns the
+// records and how many of them form the metadata section.
+func plan(images []Image, o options) ([]record, int, error) {
+	var (
+		index    = v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
+		docker   []dockerManifest
+		byDigest = map[v1.Hash]int{}
+		repos    = map[string]map[string]string{}
+		small    []record
+		layers   []record
+		seen     = map[v1.Hash]bool{}
+	)
+	addBlob := func(dst *[]record, d v1.Descriptor, data []byte) {
+		if seen[d.Digest] {
+			return
+		}
+		seen[d.Digest] = true
+		r := record{name: BlobPath(d.Digest), data: data}
+		if data == nil {
+			d := d
+			r.blob = &d
+		}
+		*dst = append(*dst, r)
+	}
+	for i := range images {
+		img := &images[i]
+		m, err := img.Parsed()
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := checkBlob(img.Name+" manifest", img.Descriptor, img.Manifest); err != nil {
+			return nil, 0, err
+		}
+		if err := checkBlob(img.Name+" config", m.Config, img.Config); err != nil {
+			return nil, 0, err
+		}
+		index.Manifests = append(index.Manifests, indexEntry(img))
+		addBlob(&small, img.Descriptor, img.Manifest)
+		addBlob(&small, m.Config, img.Config)
+		for _, l := range m.Layers {
+			if o.skipForeign && IsForeign(l) {
+				continue
+			}
+			addBlob(&layers, l, nil)
+		}
+		if j, ok := byDigest[img.Descriptor.Digest]; ok {
+			docker[j].RepoTags = appendTag(docker[j].RepoTags, img)
+		} else {
+			byDigest[img.Descriptor.Digest] = len(docker)
+			dm, err := dockerEntry(img, m)
+			if err != nil {
+				return nil, 0, err
+			}
+			docker = append(docker, dm)
+		}
+		if img.Tag != "" && len(m.Layers) > 0 {
+			addRepository(repos, img, m.Layers[len(m.Layers)-1].Digest.Hex)
+		}
+	}
+	head, err := metadataRecords(index, docker, repos)
+	if err != nil {
+		return nil, 0, err
+	}
+	meta := append(head, small...)
+	return append(meta, layers...), len(meta), nil
+}
+
+func metadataRecords(index v1.IndexManifest, docker []dockerManifest, repos map[string]map[string]string) ([]record, error) {
+	indexJSON, err := json.Marshal(index)
+	if err != nil {
+		return nil, err
+	}
+	dockerJSON, err := json.Marshal(docker)
+	if err != nil {
+		return nil, err
+	}
+	reposJSON, err := json.Marshal(repos)
+	if err != nil {
+		return nil, err
+	}
+	return []record{
+		{name: OCILayoutFile, data: []byte(`{"imageLayoutVersion":"1.0.0"}`)},
+		{name: IndexFile, data: indexJSON},
+		{name: ManifestFile, data: dockerJSON},
+		{name: RepositoriesFile, data: reposJSON},
+		{name: "blobs/", dir: true},
+		{name: BlobsDir, dir: true},
+	}, nil
+}
+
+// BlobPath is where a blob lives inside a bundle.
+func BlobPath(h v1.Hash) string { return "blobs/" + h.Algorithm + "/" + h.Hex }
+
+func indexEntry(img *Image) v1.Descriptor {
+	d := img.Descriptor
+	d.Annotations = map[string]string{AnnotationContainerdName: img.Name}
+	if img.Tag != "" {
+		d.Annotations[AnnotationRefName] = img.Tag
+	}
+	return d
+}
+
+func dockerEntry(img *Image, m *v1.Manifest) (dockerManifest, error) {
+	dm := dockerManifest{Config: BlobPath(m.Config.Digest), RepoTags: appendTag(nil, img)}
+	var diffIDs []v1.Hash
+	for _, l := range m.Layers {
+		dm.Layers = append(dm.Layers, BlobPath(l.Digest))
+		if !IsForeign(l) {
+			continue
+		}
+		if diffIDs == nil {
+			cf, err := v1.ParseConfigFile(bytes.NewReader(img.Config))
+			if err != nil {
+				return dm, fmt.Errorf("%s: parsing config: %w", img.Name, err)
+			}
+			diffIDs = cf.RootFS.DiffIDs
+		}
+		if i := len(dm.Layers) - 1; i < len(diffIDs) {
+			if dm.LayerSources == nil {
+				dm.LayerSources = map[v1.Hash]v1.Descriptor{}
+			}
+			dm.LayerSources[diffIDs[i]] = l
+		}
+	}
+	return dm, nil
+}
+
+// appendTag keeps RepoTags sorted and free of repeats, for stable output.
+func appendTag(tags []string, img *Image) []string {
+	if img.Tag == "" {
+		return tags
+	}
+	for _, t := range tags {
+		if t == img.Name {
+			return tags
+		}
+	}
+	tags = append(tags, img.Name)
+	sort.Strings(tags)
+	return tags
+}
+
+func addRepository(repos map[string]map[string]string, img *Image, top string) {
+	repo := img.Name[:len(img.Name)-len(img.Tag)-1]
+	if repos[repo] == nil {
+		repos[repo] = map[string]string{}
+	}
+	repos[repo][img.Tag] = top
+}
+
+// checkBlob refuses inline bytes that do not match their descriptor.
+func checkBlob(what string, d v1.Descriptor, data []byte) error {
+	h, n, err := v1.SHA256(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	if n != d.Size || h != d.Digest {
+		return fmt.Errorf("%w: %s is %s (%d bytes), descriptor says %s (%d bytes)", ErrDigestMismatch, what, h, n, d.Digest, d.Size)
+	}
+	return nil
+}

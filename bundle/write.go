@@ -1,0 +1,153 @@
+package bundle
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+var (
+	// ErrDigestMismatch is returned when content does not hash to its digest.
+	ErrDigestMismatch = errors.New("digest mismatch")
+	// ErrSizeMismatch is returned when a blob is shorter or longer than its descriptor says.
+	ErrSizeMismatch = errors.New("size mismatch")
+	// ErrNoImages is returned when asked to write a bundle with no images.
+	ErrNoImages = errors.New("no images")
+)
+
+// Option configures Write.
+type Option func(*options)
+
+type options struct {
+	compression Compression
+	level       int
+	skipForeign bool
+}
+
+// WithCompression compresses the tar stream; level 0 is the codec default.
+func WithCompression(c Compression, level int) Option {
+	return func(o *options) { o.compression, o.level = c, level }
+}
+
+// WithSkipForeignLayers leaves non-distributable layers out of the bundle,
+// keeping their descriptors (with URLs) in the manifests.
+func WithSkipForeignLayers(skip bool) Option { return func(o *options) { o.skipForeign = skip } }
+
+// epoch is every entry's mtime, so identical input gives identical bytes.
+var epoch = time.Unix(0, 0).UTC()
+
+// Write writes a bundle of images to w in one pass: the metadata section
+// (oci-layout, index.json, manifest.json, repositories, manifests and
+// configs) first, in its own compression frame, then each distinct layer
+// streamed from blobs and checked against its digest and size.
+func Write(ctx context.Context, w io.Writer, images []Image, blobs Blobs, opts ...Option) error {
+	o := options{compression: None}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if len(images) == 0 {
+		return ErrNoImages
+	}
+	records, nmeta, err := plan(images, o)
+	if err != nil {
+		return err
+	}
+	cw, err := NewCompressor(w, o.compression, o.level)
+	if err != nil {
+		return err
+	}
+	tw := tar.NewWriter(cw)
+	for i, r := range records {
+		if i == nmeta {
+			if err := endMetadata(tw, cw); err != nil {
+				return err
+			}
+		}
+		if err := writeRecord(ctx, tw, r, blobs); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("finishing tar: %w", err)
+	}
+	return cw.Close()
+}
+
+// endMetadata closes the first frame so a reader decompresses only it to
+// learn everything about the bundle but the layer bytes.
+func endMetadata(tw *tar.Writer, cw *Compressor) error {
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return cw.EndFrame()
+}
+
+func header(r record) *tar.Header {
+	h := &tar.Header{Name: r.name, Mode: 0o644, Size: r.size(), ModTime: epoch, Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}
+	if r.dir {
+		h.Mode, h.Size, h.Typeflag = 0o755, 0, tar.TypeDir
+	}
+	return h
+}
+
+func writeRecord(ctx context.Context, tw *tar.Writer, r record, blobs Blobs) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := tw.WriteHeader(header(r)); err != nil {
+		return fmt.Errorf("writing %s: %w", r.name, err)
+	}
+	if r.blob == nil {
+		_, err := tw.Write(r.data)
+		return err
+	}
+	if blobs == nil {
+		return fmt.Errorf("writing %s: no blob source", r.name)
+	}
+	rc, err := blobs.Open(ctx, *r.blob)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", r.blob.Digest, err)
+	}
+	defer rc.Close()
+	return copyVerified(ctx, tw, rc, *r.blob)
+}
+
+// copyVerified copies exactly d.Size bytes and checks their digest, so a
+// corrupt cache entry or short read can never produce a bundle.
+func copyVerified(ctx context.Context, dst io.Writer, src io.Reader, d v1.Descriptor) error {
+	h := sha256.New()
+	n, err := io.CopyN(io.MultiWriter(dst, h), ctxReader{ctx, src}, d.Size)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: %s: got %d of %d bytes", ErrSizeMismatch, d.Digest, n, d.Size)
+		}
+		return fmt.Errorf("copying %s: %w", d.Digest, err)
+	}
+	if extra, _ := src.Read(make([]byte, 1)); extra > 0 {
+		return fmt.Errorf("%w: %s: longer than %d bytes", ErrSizeMismatch, d.Digest, d.Size)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); d.Digest.Algorithm != "sha256" || got != d.Digest.Hex {
+		return fmt.Errorf("%w: blob %s hashes to sha256:%s", ErrDigestMismatch, d.Digest, got)
+	}
+	return nil
+}
+
+// ctxReader stops a long copy promptly on SIGINT/SIGTERM.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/registry"
+)
+
+type bundleOptions struct {
+	registryFlags
+	files           []string
+	platform        string
+	windowsVersions string
+	output          string
+	compression     string
+	level           int
+	cacheDir        string
+	skipForeign     bool
+	quiet           bool
+}
+
+func newBundleCmd() *cobra.Command {
+	o := &bundleOptions{}
+	cmd := &cobra.Command{
+		Use:   "bundle [IMAGE...] -o PATH",
+		Short: "Pull images into a metadata-first bundle, one per platform or Windows version",
+		Example: `  ferry bundle -f windows-images.txt --windows-version 1809,ltsc2022,2025 \
+      -o 'dist/rke2-windows-{version}-amd64-images.tar.zst'
+  ferry bundle -f images.txt --platform linux/arm64 -o dist/rke2-images.linux-arm64.tar.zst
+  ferry bundle docker.io/rancher/mirrored-pause:3.6 -o pause.tar.gz`,
+		RunE: o.run,
+	}
+	fs := cmd.Flags()
+	fs.StringArrayVarP(&o.files, "file", "f", nil, "image list, one reference per line, # comments (repeatable)")
+	fs.StringVar(&o.platform, "platform", "linux/amd64", "os/arch[/variant], comma-separated for several bundles")
+	fs.StringVar(&o.windowsVersions, "windows-version", "", "Windows releases, comma-separated: "+strings.Join(registry.KnownWindowsVersions(), ", ")+" (implies windows/amd64)")
+	fs.StringVarP(&o.output, "output", "o", "", "output path; with several targets it must contain {version} (or {os}/{arch})")
+	fs.StringVar(&o.compression, "compression", "", "zstd, gzip or none (default: from the output extension)")
+	fs.IntVar(&o.level, "level", bundle.DefaultLevel, "compression level (0: codec default, zstd 3)")
+	fs.StringVar(&o.cacheDir, "cache", registry.DefaultCacheDir(), "content-addressed blob cache")
+	fs.BoolVar(&o.skipForeign, "skip-foreign-layers", false, "leave non-distributable (Windows base) layers out, keeping their descriptors")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no progress output")
+	o.registryFlags.register(fs)
+	_ = cmd.MarkFlagRequired("output")
+	return cmd
+}
+
+// bundleJob is one output file and what goes into it.
+type bundleJob struct {
+	target registry.Target
+	path   string
+}
+
+func (o *bundleOptions) run(cmd *cobra.Command, args []string) error {
+	refs, err := o.refs(args)
+	if err != nil {
+		return err
+	}
+	jobs, comp, err := o.plan(cmd)
+	if err != nil {
+		return err
+	}
+	progress := cmd.ErrOrStderr()
+	if o.quiet {
+		progress = io.Discard
+	}
+	client := o.client(progress)
+	cache, err := registry.NewCache(o.cacheDir)
+	if err != nil {
+		return err
+	}
+	targets := make([]registry.Target, len(jobs))
+	for i, j := range jobs {
+		targets[i] = j.target
+	}
+	fmt.Fprintf(progress, "resolving %d images for %d target(s)\n", len(refs), len(targets))
+	resolved, err := client.ResolveAll(cmd.Context(), refs, targets)
+	if err != nil {
+		return err
+	}
+	return o.write(cmd, client, cache, jobs, resolved, comp, progress)
+}
+
+func (o *bundleOptions) write(cmd *cobra.Command, client *registry.Client, cache *registry.Cache, jobs []bundleJob, resolved [][]*registry.Resolved, comp bundle.Compression, progress io.Writer) error {
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	bar := newByteProgress(progress, "fetching layers")
+	fetcher := client.NewFetcher(cache, bar)
+	var total int64
+	for _, images := range resolved {
+		n, err := fetcher.Add(images, o.skipForeign)
+		if err != nil {
+			return err
+		}
+		total = n
+	}
+	bar.start(total)
+	fetchErr := make(chan error, 1)
+	go func() { fetchErr <- fetcher.Run(ctx) }()
+	for i, job := range jobs {
+		images := make([]bundle.Image, len(resolved[i]))
+		for k, r := range resolved[i] {
+			images[k] = r.Image
+		}
+		err := bundle.WriteFileAtomic(ctx, job.path, func(ctx context.Context, w io.Writer) error {
+			return bundle.Write(ctx, w, images, fetcher, bundle.WithCompression(comp, o.level), bundle.WithSkipForeignLayers(o.skipForeign))
+		})
+		if err != nil {
+			cancel()
+			<-fetchErr
+			bar.finish()
+			return fmt.Errorf("writing %s: %w", job.path, err)
+		}
+		bar.note(fmt.Sprintf("wrote %s (%d images, %s)", job.path, len(images), fileSize(job.path)))
+		fmt.Fprintln(cmd.OutOrStdout(), job.path)
+	}
+	err := <-fetchErr
+	bar.finish()
+	if err == nil {
+		fmt.Fprintf(progress, "fetched %s from registries\n", humanBytes(fetcher.Fetched()))
+	}
+	return err
+}
+
+func (o *bundleOptions) refs(args []string) ([]string, error) {
+	refs := append([]string(nil), args...)
+	for _, f := range o.files {
+		fh, err := os.Open(f)
+		if err != nil {
+			return nil, fmt.Errorf("image list: %w", err)
+		}
+		list, err := registry.ReadImageList(fh)
+		fh.Close()
+		if err != nil {
+			return nil, fmt.Errorf("image list %s: %w", f, err)
+		}
+		refs = append(refs, list...)
+	}
+	refs = registry.Dedupe(refs)
+	if len(refs) == 0 {
+		return nil, fmt.Errorf("no images: give references as arguments or with -f FILE")
+	}
+	return refs, nil
+}
+
+// plan turns the target flags into output paths, refusing paths that two
+// targets would share, before anything is fetched.
+func (o *bundleOptions) plan(cmd *cobra.Command) ([]bundleJob, bundle.Compression, error) {
+	targets, err := o.targets(cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	var jobs []bundleJob
+	seen := map[string]bool{}
+	for _, t := range targets {
+		path := o.output
+		for k, v := range t.Placeholders() {
+			path = strings.ReplaceAll(path, k, v)
+		}
+		if seen[path] {
+			return nil, "", fmt.Errorf("output %q is the same for several targets: put {version} in it, e.g. 'dist/images-{version}.tar.zst'", o.output)
+		}
+		seen[path] = true
+		jobs = append(jobs, bundleJob{target: t, path: path})
+	}
+	comp, err := o.compressionFor(jobs[0].path)
+	return jobs, comp, err
+}
+
+func (o *bundleOptions) targets(cmd *cobra.Command) ([]registry.Target, error) {
+	if o.windowsVersions != "" {
+		if cmd.Flags().Changed("platform") && !strings.HasPrefix(o.platform, "windows/amd64") {
+			return nil, fmt.Errorf("--windows-version implies windows/amd64; drop --platform %s", o.platform)
+		}
+		versions, err := registry.ParseWindowsVersions(o.windowsVersions)
+		if err != nil {
+			return nil, err
+		}
+		var out []registry.Target
+		for _, v := range versions {
+			out = append(out, registry.WindowsTarget(v))
+		}
+		return out, nil
+	}
+	var out []registry.Target
+	for _, p := range strings.Split(o.platform, ",") {
+		t, err := registry.ParseTarget(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func (o *bundleOptions) compressionFor(path string) (bundle.Compression, error) {
+	if o.compression != "" {
+		return bundle.ParseCompression(o.compression)
+	}
+	return bundle.CompressionFromPath(path)
+}

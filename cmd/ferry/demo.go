@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rancher/ferry/registry"
+)
+
+type demoOptions struct {
+	dir  string
+	size int64
+}
+
+func newDemoCmd() *cobra.Command {
+	o := &demoOptions{}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Bundle a sample Windows image set from an embedded registry, end to end",
+		Long: `demo starts an in-memory registry on 127.0.0.1 holding ferry's sample image set
+(rke2-runtime and pause manifest lists with linux/amd64 and one windows/amd64
+entry per Windows version, plus a FROM-scratch Windows image), then runs the
+real 'ferry bundle' for every Windows version and 'ferry list' on each bundle.`,
+		Args: cobra.NoArgs,
+		RunE: o.run,
+	}
+	cmd.Flags().StringVar(&o.dir, "dir", "ferry-demo", "directory for the image list, cache and bundles")
+	cmd.Flags().Int64Var(&o.size, "size", 4<<20, "bytes of image data per Windows version")
+	return cmd
+}
+
+func (o *demoOptions) run(cmd *cobra.Command, _ []string) error {
+	out := cmd.OutOrStdout()
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return err
+	}
+	srv, err := registry.ServeMemory()
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	sample, err := registry.NewSample(registry.SampleOptions{BytesPerVersion: o.size})
+	if err != nil {
+		return err
+	}
+	client := registry.NewClient(registry.WithInsecureRegistries(srv.Host))
+	if err := sample.Push(cmd.Context(), client, srv.Host); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "== embedded registry on %s holds the sample set\n", srv.Host)
+	list := filepath.Join(o.dir, "windows-images.txt")
+	if err := os.WriteFile(list, []byte(strings.Join(sample.Refs(srv.Host), "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
+	var versions []string
+	for _, w := range registry.SampleWindows {
+		versions = append(versions, w.Name)
+	}
+	pattern := filepath.Join(o.dir, "rke2-windows-{version}-amd64-images.tar.zst")
+	bundleArgs := []string{"bundle", "-f", list, "--windows-version", strings.Join(versions, ","),
+		"-o", pattern, "--insecure-registry", srv.Host, "--cache", filepath.Join(o.dir, "cache")}
+	fmt.Fprintf(out, "== ferry %s\n", strings.Join(bundleArgs, " "))
+	if err := o.sub(cmd, bundleArgs...); err != nil {
+		return err
+	}
+	for _, v := range versions {
+		path := strings.ReplaceAll(pattern, "{version}", v)
+		fmt.Fprintf(out, "\n== ferry list %s\n", path)
+		if err := o.sub(cmd, "list", path); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "\nmade %d bundles in %s, one per Windows version, metadata first\n", len(versions), o.dir)
+	return nil
+}
+
+// sub runs another ferry command exactly as a user would, sharing output.
+func (o *demoOptions) sub(cmd *cobra.Command, args ...string) error {
+	root := NewRootCmd()
+	root.SetArgs(args)
+	root.SetOut(cmd.OutOrStdout())
+	root.SetErr(cmd.ErrOrStderr())
+	return root.ExecuteContext(cmd.Context())
+}

@@ -1,0 +1,86 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Cache is a content-addressed blob store on disk. Entries are written
+// whole or not at all (temp file, then rename), so a present entry of the
+// right size is one that passed digest verification on download. Readers
+// verify again as they copy, which catches later corruption.
+type Cache struct {
+	dir string
+}
+
+// DefaultCacheDir is ferry's blob cache under the user's cache directory.
+func DefaultCacheDir() string {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "ferry", "blobs")
+}
+
+// NewCache opens (creating if needed) a blob cache rooted at dir.
+func NewCache(dir string) (*Cache, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "sha256"), 0o755); err != nil {
+		return nil, fmt.Errorf("blob cache %s: %w", dir, err)
+	}
+	return &Cache{dir: dir}, nil
+}
+
+func (c *Cache) path(h v1.Hash) string { return filepath.Join(c.dir, h.Algorithm, h.Hex) }
+
+// Has reports whether the cache holds d at its full size.
+func (c *Cache) Has(d v1.Descriptor) bool {
+	fi, err := os.Stat(c.path(d.Digest))
+	return err == nil && fi.Mode().IsRegular() && fi.Size() == d.Size
+}
+
+// Open opens a cached blob.
+func (c *Cache) Open(d v1.Descriptor) (io.ReadCloser, error) {
+	return os.Open(c.path(d.Digest))
+}
+
+// Put stores r as d. r must verify its own digest (go-containerregistry's
+// blob readers fail at EOF on a mismatch); Put checks the size and only
+// publishes the entry once r has been read to the end without error.
+func (c *Cache) Put(d v1.Descriptor, r io.Reader) error {
+	if d.Digest.Algorithm != "sha256" || len(d.Digest.Hex) != 64 {
+		return fmt.Errorf("blob cache: unsupported digest %q", d.Digest)
+	}
+	tmp, err := os.CreateTemp(filepath.Join(c.dir, "sha256"), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("blob cache: %w", err)
+	}
+	n, err := io.Copy(tmp, r)
+	if err == nil && n != d.Size {
+		err = fmt.Errorf("blob %s: got %d bytes, expected %d", d.Digest, n, d.Size)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), c.path(d.Digest))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
+// Remove drops an entry, for one that failed verification on use.
+func (c *Cache) Remove(h v1.Hash) error {
+	err := os.Remove(c.path(h))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,151 @@
+package registry
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Option configures a Client.
+type Option func(*options)
+
+type options struct {
+	keychain  authn.Keychain
+	insecure  map[string]bool
+	transport http.RoundTripper
+	userAgent string
+	jobs      int
+	warn      io.Writer
+	backoff   remote.Backoff
+}
+
+// WithKeychain replaces authn.DefaultKeychain (docker config.json and its
+// credential helpers) as the source of registry credentials.
+func WithKeychain(k authn.Keychain) Option { return func(o *options) { o.keychain = k } }
+
+// WithInsecureRegistries allows plain HTTP and unverified TLS for these
+// hosts (host or host:port). Every other host gets verified TLS, with extra
+// CAs from the standard SSL_CERT_FILE / SSL_CERT_DIR.
+func WithInsecureRegistries(hosts ...string) Option {
+	return func(o *options) {
+		for _, h := range hosts {
+			if h = strings.TrimSpace(h); h != "" {
+				o.insecure[h] = true
+			}
+		}
+	}
+}
+
+// WithTransport sets the base HTTP transport, for tests.
+func WithTransport(t http.RoundTripper) Option { return func(o *options) { o.transport = t } }
+
+// WithJobs sets how many blobs are fetched at once.
+func WithJobs(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.jobs = n
+		}
+	}
+}
+
+// WithWarnings sends non-fatal findings (an image without os.version, a
+// foreign layer fetched from its URL) to w.
+func WithWarnings(w io.Writer) Option { return func(o *options) { o.warn = w } }
+
+// WithRetryBackoff tunes retries on 429, 5xx and dropped connections.
+func WithRetryBackoff(b remote.Backoff) Option { return func(o *options) { o.backoff = b } }
+
+// Client is the one registry setup every ferry command shares: credentials,
+// TLS and insecure hosts, retries and the user agent.
+type Client struct {
+	opts options
+	rt   http.RoundTripper
+}
+
+// NewClient returns a Client with ferry's defaults: the docker keychain,
+// verified TLS, 4 parallel fetches and retries with backoff.
+func NewClient(opts ...Option) *Client {
+	o := options{
+		keychain:  authn.DefaultKeychain,
+		insecure:  map[string]bool{},
+		userAgent: "ferry",
+		jobs:      4,
+		warn:      io.Discard,
+		backoff:   remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 5},
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Client{opts: o, rt: o.hostTransport()}
+}
+
+// hostTransport skips TLS verification only for hosts named insecure.
+func (o options) hostTransport() http.RoundTripper {
+	if o.transport != nil {
+		return o.transport
+	}
+	secure := remote.DefaultTransport.(*http.Transport).Clone()
+	if len(o.insecure) == 0 {
+		return secure
+	}
+	unverified := secure.Clone()
+	unverified.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // only for hosts the user named insecure
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if o.insecure[r.URL.Host] || o.insecure[r.URL.Hostname()] {
+			return unverified.RoundTrip(r)
+		}
+		return secure.RoundTrip(r)
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// ParseReference parses an image reference, allowing plain HTTP for
+// registries named insecure.
+func (c *Client) ParseReference(s string) (name.Reference, error) {
+	ref, err := name.ParseReference(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %v", ErrBadReference, s, err)
+	}
+	if c.isInsecure(ref.Context().RegistryStr()) {
+		ref, err = name.ParseReference(strings.TrimSpace(s), name.Insecure)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q: %v", ErrBadReference, s, err)
+		}
+	}
+	return ref, nil
+}
+
+func (c *Client) isInsecure(host string) bool {
+	if c.opts.insecure[host] {
+		return true
+	}
+	h, _, found := strings.Cut(host, ":")
+	return found && c.opts.insecure[h]
+}
+
+// Remote returns go-containerregistry options carrying this client's setup.
+func (c *Client) Remote(ctx context.Context) []remote.Option {
+	return []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(c.opts.keychain),
+		remote.WithTransport(c.rt),
+		remote.WithUserAgent(c.opts.userAgent),
+		remote.WithRetryBackoff(c.opts.backoff),
+		remote.WithJobs(c.opts.jobs),
+	}
+}
+
+func (c *Client) warnf(format string, args ...any) {
+	fmt.Fprintf(c.opts.warn, "warning: "+format+"\n", args...)
+}

@@ -1,0 +1,150 @@
+package registry
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Target is the platform a bundle is built for. Windows targets match
+// os.version by build number, not by exact string, because every monthly
+// patch changes the revision (10.0.17763.5458 vs 10.0.17763.5576).
+type Target struct {
+	Platform v1.Platform
+	// Windows is set for Windows targets selected by release.
+	Windows *WindowsVersion
+}
+
+// ParseTarget parses os/arch[/variant][:os.version]. An os.version on a
+// windows platform is matched by build, like --windows-version.
+func ParseTarget(s string) (Target, error) {
+	p, err := v1.ParsePlatform(strings.TrimSpace(s))
+	if err != nil || p.OS == "" || p.Architecture == "" {
+		return Target{}, fmt.Errorf("invalid platform %q: use os/arch[/variant], e.g. linux/amd64 or windows/amd64:10.0.17763", s)
+	}
+	t := Target{Platform: v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}}
+	if p.OSVersion != "" {
+		v, err := ParseWindowsVersion(p.OSVersion)
+		if err != nil {
+			return Target{}, err
+		}
+		t.Windows = &v
+		t.Platform.OSVersion = v.Build
+	}
+	return t, nil
+}
+
+// WindowsTarget is windows/amd64 for one Windows release.
+func WindowsTarget(v WindowsVersion) Target {
+	return Target{Platform: v1.Platform{OS: "windows", Architecture: "amd64", OSVersion: v.Build}, Windows: &v}
+}
+
+// String is the platform as users write it, with the Windows build.
+func (t Target) String() string {
+	s := t.Platform.OS + "/" + t.Platform.Architecture
+	if t.Platform.Variant != "" {
+		s += "/" + t.Platform.Variant
+	}
+	if t.Windows != nil {
+		s += ":" + t.Windows.Build
+	}
+	return s
+}
+
+// Placeholders returns the values of {version}, {os} and {arch} in output
+// paths: the Windows release name as given, else os-arch[-variant].
+func (t Target) Placeholders() map[string]string {
+	version := t.Platform.OS + "-" + t.Platform.Architecture
+	if t.Platform.Variant != "" {
+		version += "-" + t.Platform.Variant
+	}
+	if t.Windows != nil {
+		version = t.Windows.Name
+	}
+	return map[string]string{"{version}": version, "{os}": t.Platform.OS, "{arch}": t.Platform.Architecture}
+}
+
+// matchesArch compares os, architecture and variant. A missing variant on
+// either side matches, as arm64 images often leave out "v8".
+func (t Target) matchesArch(p v1.Platform) bool {
+	if p.OS != t.Platform.OS || p.Architecture != t.Platform.Architecture {
+		return false
+	}
+	return t.Platform.Variant == "" || p.Variant == "" || normVariant(p) == normVariant(t.Platform)
+}
+
+func normVariant(p v1.Platform) string {
+	if p.Architecture == "arm64" && p.Variant == "" {
+		return "v8"
+	}
+	return p.Variant
+}
+
+// selection is the outcome of matching a target against candidates.
+type selection int
+
+const (
+	noMatch selection = iota
+	matchNoOSVersion
+	matchExact
+)
+
+// match says whether p fits t, and whether that is a real build match or a
+// Windows image that carries no os.version (built FROM scratch).
+func (t Target) match(p v1.Platform) selection {
+	if !t.matchesArch(p) {
+		return noMatch
+	}
+	if t.Windows == nil {
+		return matchExact
+	}
+	if p.OSVersion == "" {
+		return matchNoOSVersion
+	}
+	if t.Windows.Matches(p.OSVersion) {
+		return matchExact
+	}
+	return noMatch
+}
+
+// selectChild picks the index entry for t: among entries of the right build
+// the highest revision wins; an entry without os.version is the fallback.
+func selectChild(idx *v1.IndexManifest, t Target) (v1.Descriptor, selection) {
+	best, bestSel, bestRev := v1.Descriptor{}, noMatch, int64(-2)
+	for _, d := range idx.Manifests {
+		if d.Platform == nil || !isImageManifest(string(d.MediaType)) {
+			continue
+		}
+		sel := t.match(*d.Platform)
+		rev := revisionOf(d.Platform.OSVersion)
+		if sel > bestSel || (sel == bestSel && sel != noMatch && rev > bestRev) {
+			best, bestSel, bestRev = d, sel, rev
+		}
+	}
+	return best, bestSel
+}
+
+// describePlatforms lists what an index offers, for "no match" errors.
+func describePlatforms(idx *v1.IndexManifest) string {
+	var out []string
+	for _, d := range idx.Manifests {
+		if d.Platform == nil {
+			continue
+		}
+		s := d.Platform.OS + "/" + d.Platform.Architecture
+		if d.Platform.Variant != "" {
+			s += "/" + d.Platform.Variant
+		}
+		if d.Platform.OSVersion != "" {
+			s += ":" + d.Platform.OSVersion
+		}
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return "no platforms"
+	}
+	return strings.Join(out, ", ")
+}

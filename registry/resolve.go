@@ -1,0 +1,155 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/rancher/ferry/bundle"
+)
+
+// Resolved is an image chosen for a target: what goes into the bundle, and
+// the remote handle its layers are fetched through.
+type Resolved struct {
+	bundle.Image
+	// Source is the reference as the user wrote it.
+	Source string
+	// Repository is where the blobs live.
+	Repository name.Repository
+	remote     v1.Image
+}
+
+// Resolve fetches ref's manifest for t, choosing among an index's children
+// by platform and Windows build, and its config. Layers are not fetched.
+func (c *Client) Resolve(ctx context.Context, ref string, t Target) (*Resolved, error) {
+	r, err := c.ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := remote.Get(r, c.Remote(ctx)...)
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s: %w", ref, err)
+	}
+	if desc.MediaType.IsIndex() {
+		if desc, err = c.resolveChild(ctx, r, desc, t); err != nil {
+			return nil, err
+		}
+	} else if !isImageManifest(string(desc.MediaType)) {
+		return nil, fmt.Errorf("%s: %w: media type %s", ref, ErrUnsupportedManifest, desc.MediaType)
+	}
+	return c.resolveImage(ref, r, desc, t)
+}
+
+func (c *Client) resolveChild(ctx context.Context, r name.Reference, desc *remote.Descriptor, t Target) (*remote.Descriptor, error) {
+	idx, err := v1.ParseIndexManifest(strings.NewReader(string(desc.Manifest)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: parsing index: %w", r, err)
+	}
+	child, sel := selectChild(idx, t)
+	if sel == noMatch {
+		return nil, fmt.Errorf("%s: %w for %s; it has %s", r, ErrNoMatchingPlatform, t, describePlatforms(idx))
+	}
+	if sel == matchNoOSVersion {
+		c.warnf("%s: no os.version on the %s entry; taking it for %s", r, child.Platform.OS+"/"+child.Platform.Architecture, t)
+	}
+	got, err := remote.Get(r.Context().Digest(child.Digest.String()), c.Remote(ctx)...)
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s for %s: %w", r, t, err)
+	}
+	got.Descriptor.Platform = child.Platform
+	return got, nil
+}
+
+// resolveImage fetches the config and checks the image really is for t:
+// an index entry can lie, and a single-platform image has only its config.
+func (c *Client) resolveImage(src string, r name.Reference, desc *remote.Descriptor, t Target) (*Resolved, error) {
+	img, err := desc.Image()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src, err)
+	}
+	config, err := img.RawConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("%s: fetching config: %w", src, err)
+	}
+	cf, err := v1.ParseConfigFile(strings.NewReader(string(config)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: parsing config: %w", src, err)
+	}
+	p := configPlatform(cf)
+	switch t.match(p) {
+	case noMatch:
+		return nil, fmt.Errorf("%s: %w for %s; the image is %s", src, ErrNoMatchingPlatform, t, formatPlatform(p))
+	case matchNoOSVersion:
+		if desc.Descriptor.Platform == nil || desc.Descriptor.Platform.OSVersion == "" {
+			c.warnf("%s: image has no os.version; taking it for %s", src, t)
+		}
+	}
+	d := desc.Descriptor
+	if d.Platform == nil {
+		d.Platform = &p
+	}
+	named, tag := imageName(r)
+	return &Resolved{
+		Image:      bundle.Image{Name: named, Tag: tag, Descriptor: d, Manifest: desc.Manifest, Config: config},
+		Source:     src,
+		Repository: r.Context(),
+		remote:     img,
+	}, nil
+}
+
+func configPlatform(cf *v1.ConfigFile) v1.Platform {
+	return v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant, OSVersion: cf.OSVersion, OSFeatures: cf.OSFeatures}
+}
+
+func formatPlatform(p v1.Platform) string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	if p.OSVersion != "" {
+		s += ":" + p.OSVersion
+	}
+	return s
+}
+
+// imageName is the name loaders tag the image with. A tag+digest reference
+// keeps its tag (the digest pinned what was fetched); a digest-only one is
+// named by digest, never by a made-up tag.
+func imageName(r name.Reference) (string, string) {
+	repo := familiarRegistry(r.Context().RegistryStr()) + "/" + r.Context().RepositoryStr()
+	if tag, ok := tagOf(r); ok {
+		return repo + ":" + tag, tag
+	}
+	return repo + "@" + r.Identifier(), ""
+}
+
+// tagOf finds the tag in repo:tag and in repo:tag@sha256:… alike.
+func tagOf(r name.Reference) (string, bool) {
+	if t, ok := r.(name.Tag); ok {
+		return t.TagStr(), true
+	}
+	s := r.String()
+	base, _, _ := strings.Cut(s, "@")
+	if i := strings.LastIndex(base, ":"); i > strings.LastIndex(base, "/") {
+		return base[i+1:], true
+	}
+	return "", false
+}
+
+// familiarRegistry uses docker.io, as containerd and k3s name images, not
+// the index.docker.io that go-containerregistry resolves it to.
+func familiarRegistry(host string) string {
+	if host == name.DefaultRegistry {
+		return "docker.io"
+	}
+	return host
+}
+
+func isImageManifest(mt string) bool {
+	return types.MediaType(mt).IsImage()
+}

@@ -1,0 +1,90 @@
+package reorder
+
+import (
+	"archive/tar"
+	"io"
+)
+
+// Bulk is the rank of entries that are not metadata. Every rank at or above
+// it means the same: the entry keeps its place among the other bulk entries.
+const Bulk = 100
+
+// HeadSize is how many leading content bytes a RankFunc is shown.
+const HeadSize = 512
+
+// RankFunc orders entries: lower ranks first, ties keep their original
+// order, and ranks at or above Bulk stay where they are after the metadata.
+// head holds the first min(h.Size, HeadSize) content bytes of a regular
+// file and is empty for everything else. It must not retain h or head.
+type RankFunc func(h *tar.Header, head []byte) int
+
+// FrameEnder is implemented by compressing writers that can finish the
+// current frame and start another, such as bundle.Compressor. Reorder ends a
+// frame right after the metadata entries, so they decode on their own.
+type FrameEnder interface {
+	EndFrame() error
+}
+
+// Option configures Reorder.
+type Option func(*options)
+
+type options struct {
+	rank        RankFunc
+	reopen      func() (io.ReadCloser, error)
+	spillDir    string
+	maxEntries  int
+	maxMetadata int64
+	maxHeader   int64
+	bufSize     int
+}
+
+func makeOptions(opts []Option) *options {
+	o := &options{
+		rank:        func(*tar.Header, []byte) int { return Bulk },
+		maxEntries:  1 << 20,
+		maxMetadata: 256 << 20,
+		maxHeader:   8 << 20,
+		bufSize:     1 << 20,
+	}
+	for _, opt := range opts {
+		opt(o)
+	}
+	return o
+}
+
+// WithRank sets how entries are ranked. Without it every entry is Bulk and
+// the output is the input with a normalised end-of-archive marker.
+func WithRank(f RankFunc) Option {
+	return func(o *options) {
+		if f != nil {
+			o.rank = f
+		}
+	}
+}
+
+// WithReopen lets Reorder read a non-seekable input a second time instead of
+// spilling it to disk: open must return the same tar stream from its start
+// (for a compressed file: open and decompress it again). Metadata entries
+// are held in memory between the passes, up to WithMaxMetadata.
+func WithReopen(open func() (io.ReadCloser, error)) Option {
+	return func(o *options) { o.reopen = open }
+}
+
+// WithSpillDir sets where a non-seekable input is spilled when there is no
+// WithReopen. It defaults to os.TempDir(); pick the output's directory so the
+// spill lands on the filesystem that must hold the result anyway.
+func WithSpillDir(dir string) Option {
+	return func(o *options) { o.spillDir = dir }
+}
+
+// WithMaxEntries bounds the number of entries (default 1<<20): the index
+// costs about a hundred bytes per entry and an image archive has far fewer.
+func WithMaxEntries(n int) Option {
+	return func(o *options) { o.maxEntries = n }
+}
+
+// WithMaxMetadata bounds the metadata bytes held in memory when reading the
+// input twice (default 256 MiB).
+func WithMaxMetadata(n int64) Option {
+	return func(o *options) { o.maxMetadata = n }
+}
