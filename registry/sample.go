@@ -261,9 +261,13 @@ type sampleLayer struct {
 	mt             types.MediaType
 }
 
-func (l *sampleLayer) Digest() (v1.Hash, error)             { return l.digest, nil }
-func (l *sampleLayer) DiffID() (v1.Hash, error)             { return l.diffID, nil }
-func (l *sampleLayer) Size() (int64, error)                 { return int64(len(l.gz)), nil }
-func (l *sampleLayer) MediaType() (types.MediaType, error)  { return l.mt, nil }
-func (l *sampleLayer) Compressed() (io.ReadCloser, error)   { return io.NopCloser(bytes.NewReader(l.gz)), nil }
-func (l *sampleLayer) Uncompressed() (io.ReadCloser, error) { return gzip.NewReader(bytes.NewReader(l.gz)) }
+func (l *sampleLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
+func (l *sampleLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *sampleLayer) Size() (int64, error)                { return int64(len(l.gz)), nil }
+func (l *sampleLayer) MediaType() (types.MediaType, error) { return l.mt, nil }
+func (l *sampleLayer) Compressed() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(l.gz)), nil
+}
+func (l *sampleLayer) Uncompressed() (io.ReadCloser, error) {
+	return gzip.NewReader(bytes.NewReader(l.gz))
+}

@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -38,11 +37,10 @@ func ServeMemory() (*Server, error) {
 	return s, nil
 }
 
-// Close stops the server and waits for it.
+// Close stops the server at once. A graceful Shutdown would wait up to
+// five seconds for connections that clients opened but never used.
 func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.srv.Shutdown(ctx)
+	err := s.srv.Close()
 	if serveErr := <-s.done; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
 		err = serveErr
 	}

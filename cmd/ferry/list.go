@@ -33,11 +33,11 @@ then says so, and 'ferry reorder' makes it metadata-first.`,
 
 // listReport is `ferry list --output json`.
 type listReport struct {
-	File          string              `json:"file"`
-	Compression   bundle.Compression  `json:"compression"`
-	MetadataFirst bool                `json:"metadataFirst"`
-	BytesRead     int64               `json:"decompressedBytesRead"`
-	Images        []bundle.ImageInfo  `json:"images"`
+	File          string             `json:"file"`
+	Compression   bundle.Compression `json:"compression"`
+	MetadataFirst bool               `json:"metadataFirst"`
+	BytesRead     int64              `json:"decompressedBytesRead"`
+	Images        []bundle.ImageInfo `json:"images"`
 }
 
 func (o *listOptions) run(cmd *cobra.Command, args []string) error {
