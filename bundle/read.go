@@ -90,7 +90,7 @@ func (c *Contents) scan(ctx context.Context, tr *tar.Reader) (bool, error) {
 				return false, fmt.Errorf("%w: reading %s: %v", ErrNotAnArchive, name, err)
 			}
 		}
-		if data == nil || MetadataRank(name, h.Size, data) >= rankLayer {
+		if data == nil || MetadataRank(name, h.Size, data) >= NotMetadata {
 			// The first layer ends the metadata section; stop there if it
 			// told us everything, else this archive is not metadata-first.
 			if c.MetadataFirst && len(c.Missing()) == 0 {
@@ -134,8 +134,6 @@ func (c *Contents) Missing() []string {
 	return missing
 }
 
-// rankLayer is the MetadataRank of entries that are not metadata.
-const rankLayer = 100
 
 func (c *Contents) keep(name string, data []byte) error {
 	switch name {

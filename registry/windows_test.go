@@ -1,0 +1,144 @@
+package registry
+
+import (
+	"errors"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+func TestParseWindowsVersion(t *testing.T) {
+	for in, want := range map[string]string{
+		"1809": "10.0.17763", "ltsc2019": "10.0.17763", "LTSC2022": "10.0.20348", "20H2": "10.0.19042",
+		"23h2": "10.0.25398", "2025": "10.0.26100", "ltsc2025": "10.0.26100", "10.0.17763": "10.0.17763",
+		"10.0.20348.2322": "10.0.20348", " 1903 ": "10.0.18362", "1909": "10.0.18363", "2004": "10.0.19041",
+	} {
+		v, err := ParseWindowsVersion(in)
+		if err != nil || v.Build != want {
+			t.Errorf("ParseWindowsVersion(%q) = %+v, %v; want build %s", in, v, err, want)
+		}
+	}
+	for _, bad := range []string{"", "xp", "10.0", "10.0.x", "1.2.3.4.5", "ltsc2016"} {
+		if _, err := ParseWindowsVersion(bad); !errors.Is(err, ErrUnknownWindowsVersion) {
+			t.Errorf("ParseWindowsVersion(%q) error = %v, want ErrUnknownWindowsVersion", bad, err)
+		}
+	}
+}
+
+func TestParseWindowsVersionsDedupesByBuild(t *testing.T) {
+	vs, err := ParseWindowsVersions("1809, ltsc2019,ltsc2022,,2025")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, v := range vs {
+		names = append(names, v.Name)
+	}
+	if len(vs) != 3 || names[0] != "1809" || names[1] != "ltsc2022" || names[2] != "2025" {
+		t.Fatalf("got %v, want [1809 ltsc2022 2025]", names)
+	}
+}
+
+func TestMatchesByBuildNotPrefix(t *testing.T) {
+	v, _ := ParseWindowsVersion("1809")
+	for osv, want := range map[string]bool{
+		"10.0.17763.5458": true, "10.0.17763": true, "10.0.177630.1": false, "10.0.1776.3": false, "": false, "10.0.20348.1": false,
+	} {
+		if got := v.Matches(osv); got != want {
+			t.Errorf("1809 matches %q = %v, want %v", osv, got, want)
+		}
+	}
+}
+
+func idx(platforms ...v1.Platform) *v1.IndexManifest {
+	m := &v1.IndexManifest{SchemaVersion: 2, MediaType: types.DockerManifestList}
+	for i, p := range platforms {
+		p := p
+		m.Manifests = append(m.Manifests, v1.Descriptor{
+			MediaType: types.DockerManifestSchema2, Size: int64(i),
+			Digest:   v1.Hash{Algorithm: "sha256", Hex: string(rune('a'+i)) + "000000000000000000000000000000000000000000000000000000000000000"},
+			Platform: &p,
+		})
+	}
+	return m
+}
+
+func win(osv string) v1.Platform { return v1.Platform{OS: "windows", Architecture: "amd64", OSVersion: osv} }
+
+func TestSelectChildHighestRevision(t *testing.T) {
+	v, _ := ParseWindowsVersion("1809")
+	m := idx(v1.Platform{OS: "linux", Architecture: "amd64"}, win("10.0.17763.4010"), win("10.0.17763.5458"), win("10.0.17763.973"), win("10.0.20348.2322"))
+	d, sel := selectChild(m, WindowsTarget(v))
+	if sel != matchExact || d.Platform.OSVersion != "10.0.17763.5458" {
+		t.Fatalf("selected %v (%v), want 10.0.17763.5458", d.Platform, sel)
+	}
+}
+
+func TestSelectChildExactOSVersionIsNotRequired(t *testing.T) {
+	// rke2#10942: the requested os.version need not equal the image's.
+	tg, err := ParseTarget("windows/amd64:10.0.20348.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, sel := selectChild(idx(win("10.0.17763.5458"), win("10.0.20348.2322")), tg)
+	if sel != matchExact || d.Platform.OSVersion != "10.0.20348.2322" {
+		t.Fatalf("selected %v (%v)", d.Platform, sel)
+	}
+}
+
+func TestSelectChildPrefersOSVersionOverNone(t *testing.T) {
+	v, _ := ParseWindowsVersion("ltsc2022")
+	d, sel := selectChild(idx(win(""), win("10.0.20348.2322")), WindowsTarget(v))
+	if sel != matchExact || d.Platform.OSVersion != "10.0.20348.2322" {
+		t.Fatalf("selected %v (%v)", d.Platform, sel)
+	}
+	d, sel = selectChild(idx(win(""), win("10.0.17763.1")), WindowsTarget(v))
+	if sel != matchNoOSVersion || d.Platform.OSVersion != "" {
+		t.Fatalf("without a build match want the entry lacking os.version, got %v (%v)", d.Platform, sel)
+	}
+}
+
+func TestSelectChildNoMatch(t *testing.T) {
+	v, _ := ParseWindowsVersion("2025")
+	if _, sel := selectChild(idx(win("10.0.17763.1"), v1.Platform{OS: "linux", Architecture: "amd64"}), WindowsTarget(v)); sel != noMatch {
+		t.Fatalf("want no match, got %v", sel)
+	}
+	lin, _ := ParseTarget("linux/arm64")
+	if _, sel := selectChild(idx(v1.Platform{OS: "linux", Architecture: "amd64"}), lin); sel != noMatch {
+		t.Fatalf("linux/arm64 matched linux/amd64")
+	}
+}
+
+func TestSelectChildVariants(t *testing.T) {
+	m := idx(v1.Platform{OS: "linux", Architecture: "arm", Variant: "v6"}, v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, v1.Platform{OS: "linux", Architecture: "arm64"})
+	for in, want := range map[string]string{"linux/arm/v7": "v7", "linux/arm/v6": "v6", "linux/arm64/v8": ""} {
+		tg, err := ParseTarget(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, sel := selectChild(m, tg)
+		if sel != matchExact || d.Platform.Variant != want {
+			t.Errorf("%s selected %v (%v)", in, d.Platform, sel)
+		}
+	}
+}
+
+func TestParseTargetRejectsGarbage(t *testing.T) {
+	for _, bad := range []string{"", "linux", "/amd64", "windows/amd64:banana"} {
+		if _, err := ParseTarget(bad); err == nil {
+			t.Errorf("ParseTarget(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestPlaceholders(t *testing.T) {
+	v, _ := ParseWindowsVersion("ltsc2022")
+	if got := WindowsTarget(v).Placeholders()["{version}"]; got != "ltsc2022" {
+		t.Errorf("{version} = %q", got)
+	}
+	tg, _ := ParseTarget("linux/arm/v7")
+	if got := tg.Placeholders()["{version}"]; got != "linux-arm-v7" {
+		t.Errorf("{version} = %q", got)
+	}
+}
