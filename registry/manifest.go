@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -252,7 +253,7 @@ func (c *Client) pushList(ctx context.Context, tag name.Tag, list *CreatedIndex,
 		}
 	}
 	if err := pusher.Put(ctx, tag, rawManifest{raw: list.Raw, mt: list.MediaType}); err != nil {
-		if hasErrorCode(err, "MANIFEST_BLOB_UNKNOWN") {
+		if hasErrorCode(err, transport.ManifestBlobUnknownErrorCode) {
 			return fmt.Errorf("pushing %s: %w: %v", tag, ErrMissingChild, err)
 		}
 		return fmt.Errorf("pushing %s: %w", tag, err)
@@ -266,7 +267,7 @@ type rawManifest struct {
 	mt  types.MediaType
 }
 
-func (r rawManifest) RawManifest() ([]byte, error)          { return r.raw, nil }
+func (r rawManifest) RawManifest() ([]byte, error)        { return r.raw, nil }
 func (r rawManifest) MediaType() (types.MediaType, error) { return r.mt, nil }
 
 // InspectIndex fetches a list or index and describes its entries.

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -27,26 +28,53 @@ type Resolved struct {
 // Resolve fetches ref's manifest for t, choosing among an index's children
 // by platform and Windows build, and its config. Layers are not fetched.
 func (c *Client) Resolve(ctx context.Context, ref string, t Target) (*Resolved, error) {
-	r, err := c.ParseReference(ref)
-	if err != nil {
-		return nil, err
-	}
-	desc, err := remote.Get(r, c.Remote(ctx)...)
-	if err != nil {
-		return nil, fmt.Errorf("fetching %s: %w", ref, err)
-	}
-	if desc.MediaType.IsIndex() {
-		if desc, err = c.resolveChild(ctx, r, desc, t); err != nil {
-			return nil, err
-		}
-	} else if !isImageManifest(string(desc.MediaType)) {
-		return nil, fmt.Errorf("%s: %w: media type %s", ref, ErrUnsupportedManifest, desc.MediaType)
-	}
-	return c.resolveImage(ref, r, desc, t)
+	out, errs := c.resolveTargets(ctx, ref, []Target{t})
+	return out[0], errs[0]
 }
 
-func (c *Client) resolveChild(ctx context.Context, r name.Reference, desc *remote.Descriptor, t Target) (*remote.Descriptor, error) {
-	idx, err := v1.ParseIndexManifest(strings.NewReader(string(desc.Manifest)))
+// resolveTargets resolves one reference for several targets, fetching the
+// top manifest once and each child manifest and config once, however many
+// targets share them (a FROM-scratch image serves every Windows version).
+func (c *Client) resolveTargets(ctx context.Context, ref string, targets []Target) ([]*Resolved, []error) {
+	out, errs := make([]*Resolved, len(targets)), make([]error, len(targets))
+	fail := func(err error) ([]*Resolved, []error) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return out, errs
+	}
+	r, err := c.ParseReference(ref)
+	if err != nil {
+		return fail(err)
+	}
+	top, err := remote.Get(r, c.Remote(ctx)...)
+	if err != nil {
+		return fail(fmt.Errorf("fetching %s: %w", ref, err))
+	}
+	memo := resolveMemo{children: map[v1.Hash]*remote.Descriptor{}, configs: map[v1.Hash][]byte{}}
+	for i, t := range targets {
+		desc := top
+		if top.MediaType.IsIndex() {
+			desc, err = c.resolveChild(ctx, r, top, t, &memo)
+		} else if !isImageManifest(string(top.MediaType)) {
+			err = fmt.Errorf("%s: %w: media type %s", ref, ErrUnsupportedManifest, top.MediaType)
+		}
+		if err == nil {
+			out[i], err = c.resolveImage(ref, r, desc, t, &memo)
+		}
+		errs[i] = err
+	}
+	return out, errs
+}
+
+// resolveMemo remembers what one reference's targets have in common.
+type resolveMemo struct {
+	children map[v1.Hash]*remote.Descriptor
+	configs  map[v1.Hash][]byte
+}
+
+func (c *Client) resolveChild(ctx context.Context, r name.Reference, desc *remote.Descriptor, t Target, memo *resolveMemo) (*remote.Descriptor, error) {
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
 	if err != nil {
 		return nil, fmt.Errorf("%s: parsing index: %w", r, err)
 	}
@@ -55,28 +83,32 @@ func (c *Client) resolveChild(ctx context.Context, r name.Reference, desc *remot
 		return nil, fmt.Errorf("%s: %w for %s; it has %s", r, ErrNoMatchingPlatform, t, describePlatforms(idx))
 	}
 	if sel == matchNoOSVersion {
-		c.warnf("%s: no os.version on the %s entry; taking it for %s", r, child.Platform.OS+"/"+child.Platform.Architecture, t)
+		c.warnf("%s: no os.version on the %s entry; taking it for %s", r, formatPlatform(*child.Platform), t)
+	}
+	if got, ok := memo.children[child.Digest]; ok {
+		return got, nil
 	}
 	got, err := remote.Get(r.Context().Digest(child.Digest.String()), c.Remote(ctx)...)
 	if err != nil {
 		return nil, fmt.Errorf("fetching %s for %s: %w", r, t, err)
 	}
 	got.Descriptor.Platform = child.Platform
+	memo.children[child.Digest] = got
 	return got, nil
 }
 
 // resolveImage fetches the config and checks the image really is for t:
 // an index entry can lie, and a single-platform image has only its config.
-func (c *Client) resolveImage(src string, r name.Reference, desc *remote.Descriptor, t Target) (*Resolved, error) {
+func (c *Client) resolveImage(src string, r name.Reference, desc *remote.Descriptor, t Target, memo *resolveMemo) (*Resolved, error) {
 	img, err := desc.Image()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", src, err)
 	}
-	config, err := img.RawConfigFile()
+	config, err := memo.config(img, desc.Manifest)
 	if err != nil {
 		return nil, fmt.Errorf("%s: fetching config: %w", src, err)
 	}
-	cf, err := v1.ParseConfigFile(strings.NewReader(string(config)))
+	cf, err := v1.ParseConfigFile(bytes.NewReader(config))
 	if err != nil {
 		return nil, fmt.Errorf("%s: parsing config: %w", src, err)
 	}
@@ -100,6 +132,23 @@ func (c *Client) resolveImage(src string, r name.Reference, desc *remote.Descrip
 		Repository: r.Context(),
 		remote:     img,
 	}, nil
+}
+
+// config fetches an image's config once per digest. The digest comes from
+// the manifest: go-containerregistry's ConfigName would fetch the config.
+func (m *resolveMemo) config(img v1.Image, manifest []byte) ([]byte, error) {
+	mf, err := v1.ParseManifest(bytes.NewReader(manifest))
+	if err != nil {
+		return nil, fmt.Errorf("parsing manifest: %w", err)
+	}
+	if cfg, ok := m.configs[mf.Config.Digest]; ok {
+		return cfg, nil
+	}
+	cfg, err := img.RawConfigFile()
+	if err == nil {
+		m.configs[mf.Config.Digest] = cfg
+	}
+	return cfg, err
 }
 
 func configPlatform(cf *v1.ConfigFile) v1.Platform {

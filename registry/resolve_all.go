@@ -7,27 +7,47 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// ResolveAll resolves every ref for every target, several at a time. The
-// result is indexed [target][ref]. All failures are reported together, so
-// a release engineer fixes an image list in one round.
+// ResolveAll resolves every ref for every target, several refs at a time.
+// The result is indexed [target][ref]. All failures are reported together,
+// so a release engineer fixes an image list in one round.
 func (c *Client) ResolveAll(ctx context.Context, refs []string, targets []Target) ([][]*Resolved, error) {
 	out := make([][]*Resolved, len(targets))
-	errs := make([]error, len(targets)*len(refs))
+	for ti := range targets {
+		out[ti] = make([]*Resolved, len(refs))
+	}
+	errs := make([][]error, len(refs))
 	var g errgroup.Group
 	g.SetLimit(max(c.opts.jobs, 1) * 2)
-	for ti, t := range targets {
-		out[ti] = make([]*Resolved, len(refs))
-		for ri, ref := range refs {
-			g.Go(func() error {
-				r, err := c.Resolve(ctx, ref, t)
-				out[ti][ri], errs[ti*len(refs)+ri] = r, err
-				return nil
-			})
-		}
+	for ri, ref := range refs {
+		g.Go(func() error {
+			resolved, rerrs := c.resolveTargets(ctx, ref, targets)
+			for ti := range targets {
+				out[ti][ri] = resolved[ti]
+			}
+			errs[ri] = rerrs
+			return nil
+		})
 	}
 	_ = g.Wait()
-	if err := errors.Join(errs...); err != nil {
+	var all []error
+	for _, e := range errs {
+		all = append(all, dedupeErrors(e)...)
+	}
+	if err := errors.Join(all...); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// dedupeErrors drops repeats: a missing image fails every target alike.
+func dedupeErrors(errs []error) []error {
+	var out []error
+	seen := map[string]bool{}
+	for _, e := range errs {
+		if e != nil && !seen[e.Error()] {
+			seen[e.Error()] = true
+			out = append(out, e)
+		}
+	}
+	return out
 }

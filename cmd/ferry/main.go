@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
@@ -19,7 +21,10 @@ func main() {
 // run returns the process exit code: 0 success, 1 problems found (verify),
 // 2 usage or I/O errors, as documented in the README.
 func run(ctx context.Context, args []string) int {
-	root := NewRootCmd()
+	return runWith(ctx, NewRootCmd(), args)
+}
+
+func runWith(ctx context.Context, root *cobra.Command, args []string) int {
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log"
+	"crypto/sha256"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/registry"
+)
+
+var (
+	sampleOnce sync.Once
+	sample     *registry.Sample
+	sampleErr  error
+)
+
+// blobCounter counts blob downloads per path, to prove dedupe.
+type blobCounter struct {
+	mu    sync.Mutex
+	gets  map[string]int
+	bytes int64
+}
+
+// serveSample serves the sample set from ggcr's in-memory registry behind
+// a counter of blob GETs.
+func serveSample(t *testing.T) (string, *blobCounter) {
+	t.Helper()
+	sampleOnce.Do(func() { sample, sampleErr = registry.NewSample(registry.SampleOptions{BytesPerVersion: 512 << 10}) })
+	if sampleErr != nil {
+		t.Fatal(sampleErr)
+	}
+	counter := &blobCounter{gets: map[string]int{}}
+	reg := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			counter.mu.Lock()
+			counter.gets[r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]]++
+			counter.mu.Unlock()
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	if err := sample.Push(context.Background(), registry.NewClient(registry.WithInsecureRegistries(host)), host); err != nil {
+		t.Fatal(err)
+	}
+	counter.gets = map[string]int{}
+	return host, counter
+}
+
+// ferry runs a command as the binary would, returning exit code and output.
+func ferry(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := NewRootCmd()
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	code := runWith(context.Background(), root, args)
+	return code, out.String(), errOut.String()
+}
+
+func writeList(t *testing.T, host string) string {
+	path := filepath.Join(t.TempDir(), "images.txt")
+	text := "# windows images\n\n" + strings.Join(sample.Refs(host), "\n") + "\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestBundleEveryWindowsVersionFetchesEachBlobOnce(t *testing.T) {
+	host, counter := serveSample(t)
+	dir := t.TempDir()
+	code, out, stderr := ferry(t, "bundle", "-f", writeList(t, host), "--windows-version", "1809,ltsc2022,2025",
+		"-o", filepath.Join(dir, "rke2-windows-{version}-amd64-images.tar.zst"), "--insecure-registry", host,
+		"--cache", filepath.Join(dir, "cache"), "-q")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, v := range []string{"1809", "ltsc2022", "2025"} {
+		path := filepath.Join(dir, "rke2-windows-"+v+"-amd64-images.tar.zst")
+		if !strings.Contains(out, path) {
+			t.Errorf("output does not name %s: %s", path, out)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := bundle.ReadContents(context.Background(), f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.MetadataFirst || c.Compression != bundle.Zstd || len(c.Images()) != 3 {
+			t.Fatalf("%s: metadataFirst=%v compression=%s images=%d", v, c.MetadataFirst, c.Compression, len(c.Images()))
+		}
+	}
+	for blob, n := range counter.gets {
+		if n != 1 {
+			t.Errorf("blob %s fetched %d times", blob, n)
+		}
+	}
+	// A second run is served from the cache: no layer is fetched again,
+	// only the configs, which are not cached.
+	configs := map[string]bool{}
+	for blob := range counter.gets {
+		configs[blob] = true
+	}
+	code, _, stderr = ferry(t, "bundle", "-f", writeList(t, host), "--windows-version", "1809",
+		"-o", filepath.Join(dir, "again.tar.gz"), "--insecure-registry", host, "--cache", filepath.Join(dir, "cache"), "-q")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	refetched := 0
+	for _, n := range counter.gets {
+		if n > 1 {
+			refetched++
+		}
+	}
+	// 1809 needs the runtime, pause and scratch configs and nothing else.
+	if refetched != 3 {
+		t.Errorf("second run fetched %d blobs again, want the 3 configs: %v", refetched, counter.gets)
+	}
+}
+
+func TestBundleDeterministicAcrossRuns(t *testing.T) {
+	host, _ := serveSample(t)
+	dir := t.TempDir()
+	var sums []string
+	for i, cache := range []string{"c1", "c2"} {
+		out := filepath.Join(dir, "pause-"+cache+".tar.zst")
+		code, _, stderr := ferry(t, "bundle", host+"/"+registry.SamplePause+":"+registry.SamplePauseTag, "--windows-version", "ltsc2022",
+			"-o", out, "--insecure-registry", host, "--cache", filepath.Join(dir, cache), "-q")
+		if code != 0 {
+			t.Fatalf("run %d: exit %d: %s", i, code, stderr)
+		}
+		b, _ := os.ReadFile(out)
+		sums = append(sums, string(sha(b)))
+	}
+	if sums[0] != sums[1] {
+		t.Fatal("two runs with fresh caches gave different bytes")
+	}
+}
+
+func TestBundleUsageErrors(t *testing.T) {
+	host, _ := serveSample(t)
+	dir := t.TempDir()
+	ref := host + "/" + registry.SamplePause + ":" + registry.SamplePauseTag
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no images", []string{"bundle", "-o", filepath.Join(dir, "x.tar")}, "no images"},
+		{"no output", []string{"bundle", ref}, "output"},
+		{"several versions one path", []string{"bundle", ref, "--windows-version", "1809,2025", "-o", filepath.Join(dir, "x.tar")}, "{version}"},
+		{"unknown version", []string{"bundle", ref, "--windows-version", "1810", "-o", filepath.Join(dir, "x.tar")}, "1809|ltsc2019"},
+		{"unknown extension", []string{"bundle", ref, "-o", filepath.Join(dir, "x.zip")}, "--compression"},
+		{"bad platform", []string{"bundle", ref, "--platform", "linux", "-o", filepath.Join(dir, "x.tar")}, "os/arch"},
+		{"missing list", []string{"bundle", "-f", filepath.Join(dir, "nope.txt"), "-o", filepath.Join(dir, "x.tar")}, "nope.txt"},
+		{"no such platform", []string{"bundle", ref, "--platform", "linux/s390x", "-o", filepath.Join(dir, "x.tar"), "--insecure-registry", host, "--cache", filepath.Join(dir, "c")}, "linux/amd64"},
+		{"missing image", []string{"bundle", host + "/nope/nothing:1", ref, "-o", filepath.Join(dir, "x.tar"), "--insecure-registry", host, "--cache", filepath.Join(dir, "c")}, "nope/nothing"},
+	}
+	for _, tc := range cases {
+		code, _, stderr := ferry(t, append(tc.args, "-q")...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 mentioning %q", tc.name, code, stderr, tc.want)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !e.IsDir() {
+			t.Errorf("a failed run left %s", e.Name())
+		}
+	}
+}
+
+func TestListJSONAndTable(t *testing.T) {
+	host, _ := serveSample(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "b.tar")
+	if code, _, stderr := ferry(t, "bundle", "-f", writeList(t, host), "--windows-version", "1809", "-o", out,
+		"--insecure-registry", host, "--cache", filepath.Join(dir, "c"), "-q"); code != 0 {
+		t.Fatal(stderr)
+	}
+	code, table, _ := ferry(t, "list", out)
+	if code != 0 || !strings.Contains(table, "windows/amd64:10.0.17763.5458") || !strings.Contains(table, registry.SampleRuntime) {
+		t.Fatalf("table: %s", table)
+	}
+	code, js, _ := ferry(t, "list", "--output", "json", out)
+	if code != 0 || !strings.Contains(js, `"metadataFirst": true`) || !strings.Contains(js, `"os.version": "10.0.17763.5458"`) {
+		t.Fatalf("json: %s", js)
+	}
+}
+
+func sha(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:]
+}
