@@ -134,7 +134,6 @@ func (c *Contents) Missing() []string {
 	return missing
 }
 
-
 func (c *Contents) keep(name string, data []byte) error {
 	switch name {
 	case IndexFile:

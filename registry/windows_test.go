@@ -64,7 +64,9 @@ func idx(platforms ...v1.Platform) *v1.IndexManifest {
 	return m
 }
 
-func win(osv string) v1.Platform { return v1.Platform{OS: "windows", Architecture: "amd64", OSVersion: osv} }
+func win(osv string) v1.Platform {
+	return v1.Platform{OS: "windows", Architecture: "amd64", OSVersion: osv}
+}
 
 func TestSelectChildHighestRevision(t *testing.T) {
 	v, _ := ParseWindowsVersion("1809")

@@ -3,9 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"io"
 	"log"
-	"crypto/sha256"
 	"net/http"
 	"net/http/httptest"
 	"os"
