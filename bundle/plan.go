@@ -142,8 +142,11 @@ func metadataRecords(index v1.IndexManifest, docker []dockerManifest, repos map[
 // BlobPath is where a blob lives inside a bundle.
 func BlobPath(h v1.Hash) string { return "blobs/" + h.Algorithm + "/" + h.Hex }
 
+// indexEntry is the image's descriptor as index.json lists it: only the
+// fields that describe the manifest itself, plus the names loaders use.
 func indexEntry(img *Image) v1.Descriptor {
-	d := img.Descriptor
+	src := img.Descriptor
+	d := v1.Descriptor{MediaType: src.MediaType, Size: src.Size, Digest: src.Digest, Platform: src.Platform}
 	d.Annotations = map[string]string{AnnotationContainerdName: img.Name}
 	if img.Tag != "" {
 		d.Annotations[AnnotationRefName] = img.Tag

@@ -93,7 +93,7 @@ func NewSample(o SampleOptions) (*Sample, error) {
 	s.add(SampleRuntime+":"+SampleRuntimeTag+"-linux-amd64", runtime[0].Add.(v1.Image))
 	s.add(SampleRuntime+":"+SampleRuntimeTag, sampleIndex(runtime))
 	s.add(SamplePause+":"+SamplePauseTag, sampleIndex(pause))
-	scratch, err := b.windowsImage("scratch", "", nil, 64<<10)
+	scratch, err := b.ociScratch()
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +167,25 @@ func (b sampleBuilder) linuxChildren() (runtime, pause []mutate.IndexAddendum, e
 func (b sampleBuilder) windowsImage(seed, osVersion string, base *sampleLayer, size int64) (v1.Image, error) {
 	cf := v1.ConfigFile{OS: "windows", Architecture: "amd64", OSVersion: osVersion}
 	return b.image(seed, cf, base, size)
+}
+
+// ociScratch is a Windows image built FROM scratch, so without os.version,
+// and with OCI media types as buildx writes them, so that bundles mix
+// Docker and OCI manifests like real image lists do.
+func (b sampleBuilder) ociScratch() (v1.Image, error) {
+	top, err := b.layer("scratch", 64<<10, types.OCILayer)
+	if err != nil {
+		return nil, err
+	}
+	img, err := mutate.Append(mutate.MediaType(empty.Image, types.OCIManifestSchema1), mutate.Addendum{Layer: top, MediaType: types.OCILayer})
+	if err != nil {
+		return nil, err
+	}
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	diff, _ := top.DiffID()
+	cf := &v1.ConfigFile{OS: "windows", Architecture: "amd64", Created: sampleCreated,
+		Config: v1.Config{Entrypoint: []string{"/scratch"}}, RootFS: v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{diff}}}
+	return mutate.ConfigFile(img, cf)
 }
 
 func (b sampleBuilder) image(seed string, cf v1.ConfigFile, base *sampleLayer, size int64) (v1.Image, error) {

@@ -1,0 +1,131 @@
+package bundle_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/rancher/ferry/bundle"
+)
+
+// TestK3sLoaderOnBundles loads real bundle files, named in
+// FERRY_E2E_BUNDLES by scripts/e2e-bundle.sh, the way k3s and rke2 do:
+// go-containerregistry's tarball.Image over ferry's decompressor, whose zstd
+// reader has the same 32 MiB window cap as theirs.
+func TestK3sLoaderOnBundles(t *testing.T) {
+	paths := strings.Fields(os.Getenv("FERRY_E2E_BUNDLES"))
+	if len(paths) == 0 {
+		t.Skip("FERRY_E2E_BUNDLES not set; scripts/e2e-bundle.sh runs this on real bundles")
+	}
+	for _, path := range paths {
+		t.Run(path, func(t *testing.T) { loadLikeK3s(t, path) })
+	}
+}
+
+func loadLikeK3s(t *testing.T, path string) {
+	var firstRead int64 = -1
+	opener := func() (io.ReadCloser, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		rc, _, err := bundle.Decompress(f)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		c := &countingCloser{ReadCloser: rc, f: f}
+		if firstRead < 0 {
+			c.report = &firstRead
+		}
+		return c, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	contents, err := bundle.ReadContents(context.Background(), f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := 0
+	for _, dm := range contents.Docker {
+		for _, repoTag := range dm.RepoTags {
+			tag, err := name.NewTag(repoTag)
+			if err != nil {
+				t.Fatalf("RepoTag %q: %v", repoTag, err)
+			}
+			img, err := tarball.Image(opener, &tag)
+			if err != nil {
+				t.Fatalf("tarball.Image(%s): %v", tag, err)
+			}
+			checkLoadedImage(t, img, dm, contents)
+			loaded++
+		}
+	}
+	if loaded == 0 {
+		t.Fatal("no tagged image loaded")
+	}
+	t.Logf("%s: %d images loaded; manifest.json found after %d decompressed bytes", path, loaded, firstRead)
+	if firstRead > 1<<20 {
+		t.Errorf("k3s would decompress %d bytes to find manifest.json", firstRead)
+	}
+}
+
+func checkLoadedImage(t *testing.T, img v1.Image, dm bundle.DockerManifest, c *bundle.Contents) {
+	t.Helper()
+	cfg, err := img.ConfigName()
+	if err != nil || bundle.BlobPath(cfg) != dm.Config {
+		t.Fatalf("config %s (%v), manifest.json says %s", cfg, err, dm.Config)
+	}
+	layers, err := img.Layers()
+	if err != nil || len(layers) != len(dm.Layers) {
+		t.Fatalf("%d layers (%v), manifest.json lists %d", len(layers), err, len(dm.Layers))
+	}
+	for i, l := range layers {
+		diff, err := l.DiffID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, stored := c.Sizes[dm.Layers[i]]; !stored && c.Complete {
+			continue
+		}
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatalf("layer %d: %v", i, err)
+		}
+		got, _, err := v1.SHA256(rc)
+		rc.Close()
+		if err != nil || got != diff {
+			t.Fatalf("layer %d: content hashes to %s (%v), diff_id %s", i, got, err, diff)
+		}
+	}
+}
+
+type countingCloser struct {
+	io.ReadCloser
+	f      *os.File
+	n      int64
+	report *int64
+}
+
+func (c *countingCloser) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingCloser) Close() error {
+	if c.report != nil {
+		*c.report = c.n
+	}
+	c.ReadCloser.Close()
+	return c.f.Close()
+}

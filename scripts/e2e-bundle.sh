@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# End to end: `ferry bundle` pulls the sample set from the real distribution
+# registry (TLS + htpasswd, credentials from docker config.json, CA from
+# SSL_CERT_FILE), then every loader ferry's users have must accept every
+# bundle kind: k3s/rke2's ggcr tarball.Image with a capped zstd reader,
+# containerd (`ctr images import` + check + mount), and skopeo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=lib/services.sh
+source scripts/lib/services.sh
+require_tools docker-registry containerd ctr skopeo zstd curl openssl perl go || exit 0
+
+work=$(mktemp -d /tmp/ferry-e2e-bundle.XXXXXX)
+ferry_svc_init "$work"
+trap 'stop_services; rm -rf "$work"' EXIT
+passed=0 failed=0
+ok() { echo "ok   $*"; passed=$((passed + 1)); }
+bad() { echo "FAIL $*"; failed=$((failed + 1)); }
+check() { local what=$1; shift; if "$@" >"$work/last.log" 2>&1; then ok "$what"; else bad "$what"; sed 's/^/     /' "$work/last.log" | tail -20; fi; }
+
+go build -o "$work/ferry" ./cmd/ferry
+ferry=$work/ferry
+start_registry
+start_containerd
+use_registry_auth
+export SSL_CERT_FILE=$FERRY_REGISTRY_CA
+reg=$FERRY_REGISTRY
+
+"$ferry" sample push --registry "$reg" --size $((3 << 20)) >/dev/null
+pause_list_digest=$(skopeo inspect --raw --cert-dir "$FERRY_REGISTRY_CERT_DIR" --authfile "$FERRY_REGISTRY_AUTHFILE" \
+	"docker://$reg/rancher/mirrored-pause:3.6" | sha256sum | cut -d' ' -f1)
+cat >"$work/windows-images.txt" <<LIST
+# rke2 windows images (the pause image pinned by tag and digest)
+$reg/rancher/rke2-runtime:v1.31.2-rke2r1
+$reg/rancher/mirrored-pause:3.6@sha256:$pause_list_digest
+
+$reg/rancher/rke2-windows-scratch:v1.31.2
+LIST
+out=$work/dist
+mkdir -p "$out"
+
+check "bundle windows 1809,ltsc2022,2025 (zstd) over TLS + htpasswd" \
+	"$ferry" bundle -f "$work/windows-images.txt" --windows-version 1809,ltsc2022,2025 \
+	-o "$out/rke2-windows-{version}-amd64-images.tar.zst" --cache "$work/cache" -q
+check "bundle windows ltsc2022 (gzip, --skip-foreign-layers)" \
+	"$ferry" bundle -f "$work/windows-images.txt" --windows-version ltsc2022 --skip-foreign-layers \
+	-o "$out/rke2-windows-ltsc2022-noforeign.tar.gz" --cache "$work/cache" -q
+check "bundle windows 1809 (plain tar)" \
+	"$ferry" bundle -f "$work/windows-images.txt" --windows-version ltsc2019 -o "$out/rke2-windows-1809.tar" --cache "$work/cache" -q
+check "bundle linux/amd64 (gzip)" \
+	"$ferry" bundle "$reg/rancher/rke2-runtime:v1.31.2-rke2r1" "$reg/rancher/mirrored-pause:3.6" \
+	--platform linux/amd64 -o "$out/rke2-images.linux-amd64.tar.gz" --cache "$work/cache" -q
+check "bundle with no credentials is refused" \
+	bash -c "! DOCKER_CONFIG=$work/none '$ferry' bundle '$reg/rancher/mirrored-pause:3.6' -o '$out/denied.tar' --cache '$work/cache2' -q"
+check "no credentials: no output file" test ! -e "$out/denied.tar"
+check "error output never shows the password" bash -c "! DOCKER_CONFIG=$work/none '$ferry' bundle '$reg/rancher/mirrored-pause:3.6' -o '$out/denied.tar' -q 2>&1 | grep -F '$FERRY_REGISTRY_PASS'"
+
+mapfile -t bundles < <(ls "$out"/*.tar*)
+# The 1809 list entry is the highest revision, not the older one also listed.
+check "1809 bundle holds 10.0.17763.5458" bash -c "'$ferry' list '$out/rke2-windows-1809-amd64-images.tar.zst' | grep -q 'windows/amd64:10.0.17763.5458'"
+check "digest-pinned pause keeps its tag" bash -c "'$ferry' list '$out/rke2-windows-2025-amd64-images.tar.zst' | grep -q '$reg/rancher/mirrored-pause:3.6 '"
+check "no image named i-was-a-digest" bash -c "! '$ferry' list -o json '$out/rke2-windows-2025-amd64-images.tar.zst' | grep -q i-was-a-digest"
+check "zstd metadata frame: list reads under 64 KiB" bash -c \
+	"'$ferry' list -o json '$out/rke2-windows-1809-amd64-images.tar.zst' | grep -Eq '\"decompressedBytesRead\": [0-9]{1,4}[^0-9]|\"decompressedBytesRead\": [1-5][0-9]{4}[^0-9]'"
+
+# k3s / rke2: ggcr tarball.Image over a zstd reader capped at 32 MiB.
+check "k3s loader path (ggcr tarball.Image, 32 MiB zstd window)" \
+	env FERRY_E2E_BUNDLES="${bundles[*]}" go test -count=1 -run TestK3sLoaderOnBundles -v ./bundle/
+
+# containerd: import a decompressed stream, then check and mount every image.
+ctr_() { ctr --address "$FERRY_CTR_ADDRESS" "$@"; }
+for b in "${bundles[@]}"; do
+	ns=ferry$RANDOM
+	base=$(basename "$b")
+	plat=windows/amd64
+	case $base in *linux*) plat=linux/amd64 ;; esac
+	if ! { case $b in *.zst) zstd -dc "$b" ;; *.gz) gzip -dc "$b" ;; *) cat "$b" ;; esac } |
+		ctr_ -n "$ns" images import --all-platforms --snapshotter native --no-unpack - >"$work/last.log" 2>&1; then
+		bad "containerd import $base"; sed 's/^/     /' "$work/last.log" | tail; continue
+	fi
+	mapfile -t names < <(ctr_ -n "$ns" images ls -q)
+	want=$("$ferry" list -o json "$b" | grep -c '"names"' || true)
+	if [ "${#names[@]}" -ne "$want" ]; then bad "containerd import $base: ${#names[@]} images, want $want"; continue; fi
+	ok "containerd import $base (${#names[@]} images)"
+	for n in "${names[@]}"; do
+		if [[ $base == *noforeign* && $n != *scratch* ]]; then
+			# Foreign layers were left out on purpose: containerd must report them missing, not corrupt.
+			check "containerd check $base $n reports the left-out foreign layer" bash -c "ctr --address '$FERRY_CTR_ADDRESS' -n '$ns' images check | grep -F '$n' | grep -q incomplete"
+			continue
+		fi
+		check "containerd check $base $n complete" bash -c "ctr --address '$FERRY_CTR_ADDRESS' -n '$ns' images check | grep -F '$n' | grep -q complete"
+		mnt=$work/mnt-$RANDOM
+		mkdir -p "$mnt"
+		# Unpacking recomputes every layer's diff_id against the config.
+		if ctr_ -n "$ns" images mount --snapshotter native --platform "$plat" "$n" "$mnt" >"$work/last.log" 2>&1; then
+			ok "containerd mount $base $n"
+			ctr_ -n "$ns" images unmount --rm "$mnt" >/dev/null 2>&1 || umount "$mnt" || true
+		else
+			bad "containerd mount $base $n"; sed 's/^/     /' "$work/last.log" | tail
+		fi
+	done
+done
+
+# skopeo: docker-archive (every image by index) and oci-archive. skopeo
+# 1.9.3 reads zstd archives but not gzip ones (not even a plain `gzip`
+# file), so gzip bundles are handed to it decompressed.
+for b in "${bundles[@]}"; do
+	base=$(basename "$b")
+	[[ $base == *noforeign* ]] && continue
+	src=$b
+	if [[ $b == *.gz ]]; then src=$work/$base.tar; gzip -dc "$b" >"$src"; fi
+	n=$("$ferry" list -o json "$b" | grep -c '"names"' || true)
+	for ((i = 0; i < n; i++)); do
+		check "skopeo inspect docker-archive:$base:@$i" skopeo inspect "docker-archive:$src:@$i"
+		check "skopeo copy docker-archive:$base:@$i oci:" skopeo copy -q "docker-archive:$src:@$i" "oci:$work/oci-$RANDOM:x"
+	done
+done
+# skopeo 1.9.3's OCI layout reader only sees OCI-typed manifests in
+# index.json; the FROM-scratch image is OCI-typed, the others are Docker.
+check "skopeo copy oci-archive:rke2-windows-1809.tar:v1.31.2" \
+	skopeo copy -q "oci-archive:$out/rke2-windows-1809.tar:v1.31.2" "oci:$work/oci-archive:x"
+
+echo "e2e-bundle: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
