@@ -134,7 +134,7 @@ func TestZstdFirstFrameHoldsAllMetadata(t *testing.T) {
 	for _, level := range []int{0, 1, 19, 22} {
 		out := write(t, images, blobs, bundle.WithCompression(bundle.Zstd, level))
 		frames, windows := zstdFrames(t, out)
-		if len(frames) != 2 {
+		if len(frames) < 2 {
 			t.Fatalf("level %d: %d frames, want metadata + layers", level, len(frames))
 		}
 		for _, w := range windows {

@@ -1,0 +1,71 @@
+package bundle_test
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/rancher/ferry/bundle"
+)
+
+// gzipLayerImage is an image with one gzip layer of n bytes of data that is
+// half random, half repetitive, like real layers: gzip'd, it barely
+// compresses further, which is what choosing a default level depends on.
+func gzipLayerImage(b *testing.B, blobs *memBlobs, n int) bundle.Image {
+	rng := rand.New(rand.NewPCG(1, 2))
+	data := make([]byte, n)
+	for i := range data {
+		if (i>>12)&1 == 0 {
+			data[i] = byte(rng.Uint32())
+		} else {
+			data[i] = "ferry bench "[i%12]
+		}
+	}
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+	zw.Write(data)
+	zw.Close()
+	layer := static.NewLayer(gz.Bytes(), types.DockerLayer)
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return testImage(b, blobs, img, "docker.io/ferry/bench:1", "1")
+}
+
+// BenchmarkWrite measures the write path (tar, verify, compress) per level;
+// -benchmem and the reported ratio show what a level buys on gzip layers.
+func BenchmarkWrite(b *testing.B) {
+	blobs := newMemBlobs()
+	img := gzipLayerImage(b, blobs, 64<<20)
+	m, _ := img.Parsed()
+	size := m.Layers[0].Size
+	for _, tc := range []struct {
+		name  string
+		c     bundle.Compression
+		level int
+	}{{"none", bundle.None, 0}, {"zstd-1", bundle.Zstd, 1}, {"zstd-3", bundle.Zstd, 3}, {"zstd-9", bundle.Zstd, 9}, {"gzip-6", bundle.Gzip, 6}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var out countWriter
+			b.SetBytes(size)
+			for i := 0; i < b.N; i++ {
+				out = 0
+				if err := bundle.Write(context.Background(), &out, []bundle.Image{img}, blobs, bundle.WithCompression(tc.c, tc.level)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(out)/float64(size), "out/in")
+		})
+	}
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
