@@ -16,10 +16,6 @@ import (
 // ErrNotAnArchive is returned for input that is not a readable image tarball.
 var ErrNotAnArchive = errors.New("not an image archive")
 
-// maxMetadataEntry bounds what is kept in memory per metadata entry:
-// manifests and configs are KBs, and anything bigger is a layer.
-const maxMetadataEntry = 4 << 20
-
 // Contents is what an archive's metadata says it holds.
 type Contents struct {
 	Compression Compression
@@ -84,13 +80,11 @@ func (c *Contents) scan(ctx context.Context, tr *tar.Reader) (bool, error) {
 		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA {
 			continue
 		}
-		var data []byte
-		if h.Size <= maxMetadataEntry {
-			if data, err = io.ReadAll(tr); err != nil {
-				return false, fmt.Errorf("%w: reading %s: %v", ErrNotAnArchive, name, err)
-			}
+		head, err := readHead(tr, h.Size)
+		if err != nil {
+			return false, fmt.Errorf("%w: reading %s: %v", ErrNotAnArchive, name, err)
 		}
-		if data == nil || MetadataRank(name, h.Size, data) >= NotMetadata {
+		if MetadataRank(name, h.Size, head) >= NotMetadata {
 			// The first layer ends the metadata section; stop there if it
 			// told us everything, else this archive is not metadata-first.
 			if c.MetadataFirst && len(c.Missing()) == 0 {
@@ -99,10 +93,23 @@ func (c *Contents) scan(ctx context.Context, tr *tar.Reader) (bool, error) {
 			c.MetadataFirst = false
 			continue
 		}
-		if err := c.keep(name, data); err != nil {
+		// MetadataRank only admits entries up to MaxSmallMetadata.
+		rest, err := io.ReadAll(tr)
+		if err != nil {
+			return false, fmt.Errorf("%w: reading %s: %v", ErrNotAnArchive, name, err)
+		}
+		if err := c.keep(name, append(head, rest...)); err != nil {
 			return false, err
 		}
 	}
+}
+
+// readHead reads the first bytes of an entry, enough to classify it
+// without reading a layer.
+func readHead(r io.Reader, size int64) ([]byte, error) {
+	head := make([]byte, min(size, 512))
+	_, err := io.ReadFull(r, head)
+	return head, err
 }
 
 // Missing lists the manifests and configs that the archive's index.json and
@@ -166,3 +173,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// maxMetadataEntry bounds what is kept in memory per metadata entry:
+// manifests and configs are KBs, and anything bigger is a layer.
+const maxMetadataEntry = MaxSmallMetadata

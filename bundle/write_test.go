@@ -157,6 +157,10 @@ func TestZstdFirstFrameHoldsAllMetadata(t *testing.T) {
 		if len(head) > 16<<10 {
 			t.Errorf("metadata frame is %d bytes decompressed", len(head))
 		}
+		whole, err := bundle.ReadContents(context.Background(), bytes.NewReader(out))
+		if err != nil || whole.BytesRead > int64(len(head))+1024 {
+			t.Errorf("listing the whole bundle decompressed %d bytes (metadata is %d): %v", whole.BytesRead, len(head), err)
+		}
 	}
 }
 

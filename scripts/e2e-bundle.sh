@@ -60,12 +60,16 @@ mapfile -t bundles < <(ls "$out"/*.tar*)
 check "1809 bundle holds 10.0.17763.5458" bash -c "'$ferry' list '$out/rke2-windows-1809-amd64-images.tar.zst' | grep -q 'windows/amd64:10.0.17763.5458'"
 check "digest-pinned pause keeps its tag" bash -c "'$ferry' list '$out/rke2-windows-2025-amd64-images.tar.zst' | grep -q '$reg/rancher/mirrored-pause:3.6 '"
 check "no image named i-was-a-digest" bash -c "! '$ferry' list -o json '$out/rke2-windows-2025-amd64-images.tar.zst' | grep -q i-was-a-digest"
-check "zstd metadata frame: list reads under 64 KiB" bash -c \
-	"'$ferry' list -o json '$out/rke2-windows-1809-amd64-images.tar.zst' | grep -Eq '\"decompressedBytesRead\": [0-9]{1,4}[^0-9]|\"decompressedBytesRead\": [1-5][0-9]{4}[^0-9]'"
+read_bytes=$("$ferry" list -o json "$out/rke2-windows-1809-amd64-images.tar.zst" | sed -n 's/.*"decompressedBytesRead": \([0-9]*\).*/\1/p')
+check "zstd metadata frame: list decompressed ${read_bytes:-?} bytes (< 64 KiB)" test "${read_bytes:-999999}" -lt 65536
 
-# k3s / rke2: ggcr tarball.Image over a zstd reader capped at 32 MiB.
+# k3s / rke2: ggcr tarball.Image over a zstd reader capped at 32 MiB. It
+# opens every layer file, so bundles made with --skip-foreign-layers are
+# for containerd only (which records the missing layers by URL).
+complete_bundles=()
+for b in "${bundles[@]}"; do [[ $b == *noforeign* ]] || complete_bundles+=("$b"); done
 check "k3s loader path (ggcr tarball.Image, 32 MiB zstd window)" \
-	env FERRY_E2E_BUNDLES="${bundles[*]}" go test -count=1 -run TestK3sLoaderOnBundles -v ./bundle/
+	env FERRY_E2E_BUNDLES="${complete_bundles[*]}" go test -count=1 -run TestK3sLoaderOnBundles -v ./bundle/
 
 # containerd: import a decompressed stream, then check and mount every image.
 ctr_() { ctr --address "$FERRY_CTR_ADDRESS" "$@"; }
