@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -104,6 +105,7 @@ func (c *Client) listChildren(ctx context.Context, r name.Reference, desc *remot
 		wanted = append(wanted, d)
 	}
 	out := make([]indexChild, len(wanted))
+	opts = slices.Clip(opts) // each goroutine appends its own context
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.opts.jobs)
 	for i, d := range wanted {

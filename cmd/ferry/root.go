@@ -18,6 +18,10 @@ func NewRootCmd() *cobra.Command {
 		newBundleCmd(),
 		newListCmd(),
 		newDemoCmd(),
+		newReorderCmd(),
+		newManifestCmd(),
+		newSampleCmd(),
+		newVerifyCmd(),
 	)
 	return root
 }

@@ -1,0 +1,209 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// ErrPlatformUnconfirmed is what a platform check returns (wrapped) when it
+// cannot tell either way, e.g. a Windows image built FROM scratch carries no
+// os.version. Verify records it as a warning, not a failure.
+var ErrPlatformUnconfirmed = errors.New("platform not confirmed")
+
+// Severity says whether a failed check fails the verification.
+type Severity string
+
+const (
+	SeverityError   Severity = "error"
+	SeverityWarning Severity = "warning"
+)
+
+// Check is one thing Verify looked at: which check, on which entry and
+// image, and its result. A failed check has a Severity, and names what was
+// expected against what was found where that applies.
+type Check struct {
+	Name     string   `json:"check"`
+	Entry    string   `json:"entry,omitempty"`
+	Image    string   `json:"image,omitempty"`
+	OK       bool     `json:"ok"`
+	Severity Severity `json:"severity,omitempty"`
+	Expected string   `json:"expected,omitempty"`
+	Found    string   `json:"found,omitempty"`
+	Message  string   `json:"message,omitempty"`
+}
+
+func (c Check) String() string {
+	s := c.Name
+	if c.Entry != "" {
+		s += " " + c.Entry
+	}
+	if c.Image != "" {
+		s += " (" + c.Image + ")"
+	}
+	if c.Message != "" {
+		s += ": " + c.Message
+	}
+	if c.Expected != "" || c.Found != "" {
+		s += fmt.Sprintf(": expected %s, found %s", orNone(c.Expected), orNone(c.Found))
+	}
+	return s
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "nothing"
+	}
+	return s
+}
+
+// ImageResult is one image of the archive and whether all its checks passed.
+type ImageResult struct {
+	Names    []string     `json:"names"`
+	Digest   string       `json:"digest,omitempty"`
+	Config   string       `json:"config,omitempty"`
+	Platform *v1.Platform `json:"platform,omitempty"`
+	Layers   int          `json:"layers"`
+	// NotStored counts foreign layers left out (with URLs).
+	NotStored int  `json:"layersNotStored,omitempty"`
+	OK        bool `json:"ok"`
+	// entries are the archive entries this image is made of, so a failed
+	// check on a shared layer marks every image that uses it.
+	entries []string
+}
+
+// Report is the outcome of Verify.
+type Report struct {
+	Compression   Compression   `json:"compression"`
+	Format        string        `json:"format"`
+	MetadataFirst bool          `json:"metadataFirst"`
+	Entries       int           `json:"entries"`
+	Bytes         int64         `json:"decompressedBytes"`
+	Images        []ImageResult `json:"images"`
+	Checks        []Check       `json:"checks"`
+}
+
+// OK is true when no check of error severity failed.
+func (r *Report) OK() bool { return r.Count(SeverityError) == 0 }
+
+// Count returns how many checks of severity s failed.
+func (r *Report) Count(s Severity) int {
+	n := 0
+	for _, c := range r.Checks {
+		if !c.OK && c.Severity == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Problems returns the failed checks, errors before warnings, in the order found.
+func (r *Report) Problems() []Check {
+	var out []Check
+	for _, c := range r.Checks {
+		if !c.OK {
+			out = append(out, c)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		return out[i].Severity == SeverityError && out[j].Severity != SeverityError
+	})
+	return out
+}
+
+// VerifyOption configures Verify.
+type VerifyOption func(*verifyOptions)
+
+type verifyOptions struct {
+	strict        bool
+	allowExtra    bool
+	jobs          int
+	maxExpansion  int64
+	expected      []string
+	exact         bool
+	platformCheck func(v1.Platform) error
+	platformWant  string
+}
+
+// WithStrict makes an archive that is not metadata-first a failure rather
+// than a warning.
+func WithStrict(strict bool) VerifyOption { return func(o *verifyOptions) { o.strict = strict } }
+
+// WithAllowExtra accepts entries nothing refers to.
+func WithAllowExtra(allow bool) VerifyOption { return func(o *verifyOptions) { o.allowExtra = allow } }
+
+// WithJobs sets how many layers are decompressed and hashed at once.
+func WithJobs(n int) VerifyOption { return func(o *verifyOptions) { o.jobs = n } }
+
+// WithMaxExpansion bounds decompression work: a layer may expand to
+// max(256 MiB, ratio × its compressed size) before Verify stops and reports
+// it as a likely decompression bomb. The default ratio is 100.
+func WithMaxExpansion(ratio int64) VerifyOption {
+	return func(o *verifyOptions) { o.maxExpansion = ratio }
+}
+
+// WithExpectedImages requires every reference to name an image in the
+// archive (compared after normalisation, so rancher/x:1 is
+// index.docker.io/rancher/x:1). With exact, images not listed fail too.
+func WithExpectedImages(refs []string, exact bool) VerifyOption {
+	return func(o *verifyOptions) { o.expected, o.exact = refs, exact }
+}
+
+// WithPlatformCheck runs check on each image's platform as its config states
+// it; want describes the expectation for the report. The matching rules
+// (Windows builds) live with the caller, since this package must not import
+// registry. check returns nil for a match, an error wrapping
+// ErrPlatformUnconfirmed for a warning, any other error for a failure.
+func WithPlatformCheck(want string, check func(v1.Platform) error) VerifyOption {
+	return func(o *verifyOptions) { o.platformWant, o.platformCheck = want, check }
+}
+
+// Verify reads an image archive once, from start to end, and checks its
+// structure, every blob's digest and size, every layer's diff_id, that
+// index.json, manifest.json and repositories agree, and any expectations
+// given. It accepts ferry bundles, OCI layouts, docker save archives (old and
+// new) and crane tarballs, compressed with zstd, gzip or not at all.
+//
+// Problems with the archive are Checks in the Report; the error is only for
+// reading failures of r itself and cancellation.
+func Verify(ctx context.Context, r io.Reader, opts ...VerifyOption) (*Report, error) {
+	o := verifyOptions{jobs: runtime.GOMAXPROCS(0), maxExpansion: 100}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.jobs = max(o.jobs, 1)
+	v := newVerifier(o)
+	src := &sourceReader{r: r}
+	fatal := v.scan(ctx, src)
+	if src.err != nil {
+		return v.rep, fmt.Errorf("reading archive: %w", src.err)
+	}
+	if err := ctx.Err(); err != nil {
+		return v.rep, err
+	}
+	if !fatal {
+		v.crossCheck()
+	}
+	v.finish()
+	return v.rep, nil
+}
+
+// sourceReader remembers the input's own errors, which are I/O failures,
+// apart from the decoding errors that are problems with the archive.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}

@@ -1,0 +1,238 @@
+package bundle
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// checkDocker checks manifest.json: each entry's config and layers, and,
+// when index.json is there too, that both describe the same images.
+func (v *verifier) checkDocker() {
+	e := v.metaEntry(ManifestFile)
+	if e == nil {
+		return
+	}
+	var dms []dockerManifest
+	if err := json.Unmarshal(e.data, &dms); err != nil {
+		v.fail("json", ManifestFile, "invalid: %v", err)
+		return
+	}
+	v.hasDocker = true
+	for i, dm := range dms {
+		v.dockerImage(fmt.Sprintf("manifest.json[%d]", i), dm)
+	}
+}
+
+func (v *verifier) dockerImage(where string, dm dockerManifest) {
+	label := firstOr(dm.RepoTags, where)
+	ce := v.lookup(dm.Config)
+	if ce == nil {
+		v.add(Check{Name: "missing", Entry: orNone(cleanName(dm.Config)), Image: label, Severity: SeverityError,
+			Message: where + " names it as Config, but it is not in the archive"})
+		return
+	}
+	img := v.dockerMatch(where, dm, ce, label)
+	if img == nil {
+		return
+	}
+	img.addNames(dm.RepoTags...)
+	for i, l := range dm.Layers {
+		le := v.lookup(l)
+		if le == nil {
+			v.dockerAbsentLayer(img, dm, i, where, label)
+			continue
+		}
+		v.touchLegacy(le.name)
+		v.diffIDCheck(img, le, i, label)
+	}
+}
+
+// dockerMatch finds the index.json image with the same config, checking
+// they agree, or makes an image of the manifest.json entry when there is no
+// index.json.
+func (v *verifier) dockerMatch(where string, dm dockerManifest, ce *vEntry, label string) *vImage {
+	if v.hasIndex {
+		for _, img := range v.images {
+			if img.config == ce.blob.digest && !img.docker {
+				img.docker = true
+				v.dockerAgrees(where, dm, img, label)
+				return img
+			}
+		}
+		v.add(Check{Name: "agree", Entry: ManifestFile, Image: label, Severity: SeverityError,
+			Message: fmt.Sprintf("%s has config %s, which no image in index.json uses", where, ce.blob.digest)})
+		return nil
+	}
+	img := &vImage{res: &ImageResult{Config: ce.blob.digest.String(), Layers: len(dm.Layers), entries: []string{ce.name}}, config: ce.blob.digest}
+	v.images = append(v.images, img)
+	for _, l := range dm.Layers {
+		img.layers = append(img.layers, cleanName(l))
+		img.res.entries = append(img.res.entries, cleanName(l))
+	}
+	img.cfg = v.parseConfig(ce, label)
+	if img.cfg != nil {
+		p := configPlatform(img.cfg)
+		img.res.Platform = &p
+	}
+	v.diffIDCount(img, label)
+	return img
+}
+
+func (v *verifier) dockerAgrees(where string, dm dockerManifest, img *vImage, label string) {
+	var layers []string
+	for _, l := range dm.Layers {
+		layers = append(layers, cleanName(l))
+	}
+	if strings.Join(layers, ",") != strings.Join(img.layers, ",") {
+		v.add(Check{Name: "agree", Entry: ManifestFile, Image: label, Severity: SeverityError, Message: where + " Layers against the OCI manifest",
+			Expected: strings.Join(img.layers, " "), Found: strings.Join(layers, " ")})
+	}
+	for _, tag := range dm.RepoTags {
+		if !v.namesMatch(img.res.Names, tag) {
+			v.add(Check{Name: "agree", Entry: ManifestFile, Image: label, Severity: SeverityError,
+				Message:  fmt.Sprintf("%s RepoTags has %s, which index.json does not name", where, tag),
+				Expected: strings.Join(img.res.Names, " "), Found: tag})
+		}
+	}
+	// docker load tags only what RepoTags lists, so a tag index.json gives
+	// and manifest.json leaves out is lost to docker users.
+	for _, n := range img.res.Names {
+		if ref, err := name.NewTag(n, name.WeakValidation); err == nil && !v.namesMatch(dm.RepoTags, ref.Name()) {
+			v.add(Check{Name: "agree", Entry: ManifestFile, Image: label, Severity: SeverityError,
+				Message:  fmt.Sprintf("index.json names %s, but %s RepoTags does not", n, where),
+				Expected: n, Found: strings.Join(dm.RepoTags, " ")})
+		}
+	}
+}
+
+// checkDockerCoverage reports index.json images that manifest.json leaves
+// out: docker load would not load them.
+func (v *verifier) checkDockerCoverage() {
+	if !v.hasIndex || !v.hasDocker {
+		return
+	}
+	for _, img := range v.images {
+		if !img.docker {
+			v.add(Check{Name: "agree", Entry: ManifestFile, Image: img.label(), Severity: SeverityError,
+				Message: "index.json lists this image, manifest.json does not"})
+		}
+	}
+}
+
+// dockerAbsentLayer accepts a missing layer only if LayerSources says where
+// it comes from, which is what docker load needs for foreign layers.
+func (v *verifier) dockerAbsentLayer(img *vImage, dm dockerManifest, i int, where, label string) {
+	entry := cleanName(dm.Layers[i])
+	if img.cfg != nil && i < len(img.cfg.RootFS.DiffIDs) {
+		if src, ok := dm.LayerSources[img.cfg.RootFS.DiffIDs[i]]; ok && len(src.URLs) > 0 {
+			if !v.hasIndex {
+				img.res.NotStored++
+			}
+			v.add(Check{Name: "foreign-layer", Entry: entry, Image: label, OK: true, Severity: SeverityError,
+				Message: where + " LayerSources gives URLs " + strings.Join(src.URLs, " ")})
+			return
+		}
+	}
+	v.add(Check{Name: "missing", Entry: entry, Image: label, Severity: SeverityError,
+		Message: fmt.Sprintf("%s lists it as layer %d, but it is not stored and LayerSources has no URLs for it", where, i)})
+}
+
+// touchLegacy marks the per-layer files of docker's legacy format as used.
+func (v *verifier) touchLegacy(layer string) {
+	dir, base := path.Split(layer)
+	if base != "layer.tar" {
+		return
+	}
+	for _, f := range []string{"json", "VERSION"} {
+		if e := v.entries[dir+f]; e != nil {
+			e.ref = true
+		}
+	}
+}
+
+// checkRepositories checks the legacy repositories file against manifest.json.
+func (v *verifier) checkRepositories() {
+	e := v.metaEntry(RepositoriesFile)
+	if e == nil {
+		return
+	}
+	var repos map[string]map[string]string
+	if err := json.Unmarshal(e.data, &repos); err != nil {
+		v.fail("json", RepositoriesFile, "invalid: %v", err)
+		return
+	}
+	for _, repo := range sortedKeys(repos) {
+		for _, tag := range sortedKeys(repos[repo]) {
+			v.repositoryAgrees(repo+":"+tag, repos[repo][tag])
+		}
+	}
+}
+
+func (v *verifier) repositoryAgrees(ref, top string) {
+	img := v.imageNamed(ref)
+	if img == nil {
+		v.add(Check{Name: "agree", Entry: RepositoriesFile, Image: ref, Severity: SeverityError, Message: "names an image that manifest.json and index.json do not"})
+		return
+	}
+	c := Check{Name: "agree", Entry: RepositoriesFile, Image: ref, OK: true, Severity: SeverityWarning, Message: "top layer id"}
+	if want := topLayerID(img); want != top {
+		c.OK, c.Expected, c.Found = false, want, top
+	}
+	v.add(c)
+}
+
+// topLayerID is the id repositories gives an image: the last layer's
+// directory in legacy archives, the last blob's hex in bundles.
+func topLayerID(img *vImage) string {
+	if len(img.layers) == 0 {
+		return ""
+	}
+	dir, base := path.Split(img.layers[len(img.layers)-1])
+	if base == "layer.tar" {
+		return strings.TrimSuffix(dir, "/")
+	}
+	return base
+}
+
+func sortedKeys[T any](m map[string]T) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// normRef makes docker.io/rancher/x:1, rancher/x:1 and
+// index.docker.io/rancher/x:1 the same string.
+func normRef(s string) string {
+	ref, err := name.ParseReference(s, name.WeakValidation)
+	if err != nil {
+		return s
+	}
+	return ref.Name()
+}
+
+func (v *verifier) namesMatch(names []string, ref string) bool {
+	want := normRef(ref)
+	for _, n := range names {
+		if normRef(n) == want {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *verifier) imageNamed(ref string) *vImage {
+	for _, img := range v.images {
+		if v.namesMatch(img.res.Names, ref) {
+			return img
+		}
+	}
+	return nil
+}

@@ -1,0 +1,210 @@
+package bundle
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// crossCheck runs everything that needs the whole archive seen.
+func (v *verifier) crossCheck() {
+	v.checkBlobNames()
+	v.checkOCI()
+	v.checkDocker()
+	v.checkDockerCoverage()
+	if !v.hasIndex && !v.hasDocker {
+		v.fail("archive", "", "no usable index.json or manifest.json: not an image archive")
+		return
+	}
+	if len(v.images) == 0 {
+		v.fail("archive", "", "no images: the metadata describes none")
+	}
+	v.checkRepositories()
+	v.checkLinks()
+	v.checkExtra()
+	v.checkExpected()
+	v.checkPlatforms()
+}
+
+// checkLinks reports links whose target is not in the archive.
+func (v *verifier) checkLinks() {
+	for _, e := range v.order {
+		if e.link == "" || v.entries[e.link] != nil {
+			continue
+		}
+		sev := SeverityWarning
+		if e.typ != tar.TypeSymlink {
+			sev = SeverityError
+		}
+		v.add(Check{Name: "link", Entry: e.name, Severity: sev, Expected: "a target in the archive", Found: e.link + " (missing)"})
+	}
+}
+
+// checkExtra reports entries that nothing refers to: a loader ignores them,
+// so they are dead weight or a sign of a broken writer.
+func (v *verifier) checkExtra() {
+	for _, e := range v.order {
+		if e.ref || e.typ == tar.TypeDir {
+			continue
+		}
+		c := Check{Name: "extra", Entry: e.name, Severity: SeverityError, Message: "nothing in the metadata refers to it"}
+		if v.o.allowExtra {
+			c.OK, c.Message = true, c.Message+" (allowed)"
+		}
+		v.add(c)
+	}
+}
+
+// checkExpected compares the archive's images with the list asked for.
+func (v *verifier) checkExpected() {
+	if v.o.expected == nil {
+		return
+	}
+	matched := map[*vImage]bool{}
+	for _, want := range v.o.expected {
+		ref, err := name.ParseReference(want, name.WeakValidation)
+		if err != nil {
+			v.add(Check{Name: "expected-image", Image: want, Severity: SeverityError, Message: "not a valid reference: " + err.Error()})
+			continue
+		}
+		img := v.findRef(ref)
+		c := Check{Name: "expected-image", Image: want, OK: img != nil, Severity: SeverityError}
+		if img == nil {
+			c.Expected, c.Found = ref.Name(), "no image of that name"
+		} else {
+			matched[img] = true
+		}
+		v.add(c)
+	}
+	if !v.o.exact {
+		return
+	}
+	for _, img := range v.images {
+		if !matched[img] {
+			v.add(Check{Name: "unexpected-image", Image: img.label(), Severity: SeverityError, Message: "in the archive but not in the image list (--exact)"})
+		}
+	}
+}
+
+// findRef matches a reference by name, or a digest reference by the
+// manifest digest of an image of the same repository.
+func (v *verifier) findRef(ref name.Reference) *vImage {
+	for _, img := range v.images {
+		if v.namesMatch(img.res.Names, ref.Name()) {
+			return img
+		}
+	}
+	d, ok := ref.(name.Digest)
+	if !ok {
+		return nil
+	}
+	for _, img := range v.images {
+		if img.res.Digest != d.DigestStr() {
+			continue
+		}
+		for _, n := range img.res.Names {
+			if r, err := name.ParseReference(n, name.WeakValidation); err == nil && r.Context().Name() == d.Context().Name() {
+				return img
+			}
+		}
+	}
+	return nil
+}
+
+func (v *verifier) checkPlatforms() {
+	if v.o.platformCheck == nil {
+		return
+	}
+	for _, img := range v.images {
+		c := Check{Name: "platform", Image: img.label(), Severity: SeverityError, Expected: v.o.platformWant}
+		if img.res.Platform == nil {
+			c.Found = "no readable config"
+			v.add(c)
+			continue
+		}
+		c.Found = platformString(*img.res.Platform)
+		err := v.o.platformCheck(*img.res.Platform)
+		switch {
+		case err == nil:
+			c.OK = true
+		case errors.Is(err, ErrPlatformUnconfirmed):
+			c.Severity = SeverityWarning
+		}
+		if err != nil {
+			c.Message = err.Error()
+		}
+		v.add(c)
+	}
+}
+
+// finish fills in the report's summary fields.
+func (v *verifier) finish() {
+	v.rep.Entries = len(v.order)
+	v.rep.Format = v.format()
+	c := Check{Name: "order", OK: true, Severity: SeverityWarning, Message: "metadata first"}
+	if v.outOfOrd != "" {
+		v.rep.MetadataFirst = false
+		c.OK, c.Entry = false, v.outOfOrd
+		c.Message = fmt.Sprintf("metadata after layer %s, so loaders read the whole archive to list it; 'ferry reorder' fixes that", v.firstBulk)
+		if v.o.strict {
+			c.Severity = SeverityError
+		}
+	}
+	v.add(c)
+	v.imageResults()
+	// A passing check has no severity: the report reads "ok", nothing else.
+	for i := range v.rep.Checks {
+		if v.rep.Checks[i].OK {
+			v.rep.Checks[i].Severity = ""
+		}
+	}
+}
+
+func (v *verifier) format() string {
+	var parts []string
+	if v.hasIndex {
+		parts = append(parts, "oci")
+	}
+	if v.hasDocker {
+		parts = append(parts, "docker")
+		for _, img := range v.images {
+			if len(img.layers) > 0 && strings.HasSuffix(img.layers[0], "/layer.tar") {
+				parts[len(parts)-1] = "docker-legacy"
+				break
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return "unknown"
+	}
+	return strings.Join(parts, "+")
+}
+
+// imageResults marks an image failed when any check on it or on one of
+// its entries failed.
+func (v *verifier) imageResults() {
+	badEntry, badImage := map[string]bool{}, map[string]bool{}
+	for _, c := range v.rep.Checks {
+		if !c.OK && c.Severity == SeverityError {
+			badEntry[c.Entry] = true
+			badImage[c.Image] = true
+		}
+	}
+	v.rep.Images = make([]ImageResult, 0, len(v.images))
+	for _, img := range v.images {
+		res := *img.res
+		sort.Strings(res.Names)
+		res.OK = !badImage[img.label()] && !badImage[res.Digest] && !badImage[res.Config]
+		for _, n := range res.Names {
+			res.OK = res.OK && !badImage[n]
+		}
+		for _, e := range res.entries {
+			res.OK = res.OK && !badEntry[e]
+		}
+		v.rep.Images = append(v.rep.Images, res)
+	}
+}

@@ -1,0 +1,261 @@
+package bundle
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// maxIndexDepth bounds nested indexes (and index cycles).
+const maxIndexDepth = 4
+
+// vImage is one image as the metadata describes it.
+type vImage struct {
+	res    *ImageResult
+	config v1.Hash
+	cfg    *v1.ConfigFile
+	// layers are the layer entry names in order, as the manifest lists them.
+	layers []string
+	// docker is true once a manifest.json entry was matched to it.
+	docker bool
+}
+
+func (img *vImage) label() string {
+	switch {
+	case len(img.res.Names) > 0:
+		return img.res.Names[0]
+	case img.res.Digest != "":
+		return img.res.Digest
+	}
+	return img.res.Config
+}
+
+func (img *vImage) addNames(names ...string) {
+	for _, n := range names {
+		if n != "" && !containsString(img.res.Names, n) {
+			img.res.Names = append(img.res.Names, n)
+		}
+	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// checkOCI walks index.json down to every layer.
+func (v *verifier) checkOCI() {
+	_, hasIndex := v.entries[IndexFile]
+	layout, idx := v.metaEntry(OCILayoutFile), v.metaEntry(IndexFile)
+	if layout != nil {
+		v.checkLayout(layout)
+	}
+	if hasIndex && v.entries[OCILayoutFile] == nil {
+		v.warn("oci-layout", OCILayoutFile, "missing: index.json without oci-layout is not an OCI image layout")
+	}
+	if idx == nil {
+		return
+	}
+	var im v1.IndexManifest
+	if err := json.Unmarshal(idx.data, &im); err != nil {
+		v.fail("json", IndexFile, "invalid: %v", err)
+		return
+	}
+	v.hasIndex = true
+	v.walkIndex(&im, IndexFile, nil, 0)
+}
+
+func (v *verifier) checkLayout(e *vEntry) {
+	var l struct {
+		Version string `json:"imageLayoutVersion"`
+	}
+	if err := json.Unmarshal(e.data, &l); err != nil || l.Version == "" {
+		v.add(Check{Name: "oci-layout", Entry: e.name, Severity: SeverityError, Expected: `{"imageLayoutVersion":"1.0.0"}`, Found: quoteHead(e.data)})
+		return
+	}
+	v.pass("oci-layout", e.name, "version %s", l.Version)
+}
+
+func quoteHead(b []byte) string {
+	if len(b) > 60 {
+		return fmt.Sprintf("%q…", b[:60])
+	}
+	return fmt.Sprintf("%q", b)
+}
+
+// walkIndex checks every manifest an index lists. The images of a nested
+// (multi-platform) index carry the name its parent entry gives it.
+func (v *verifier) walkIndex(im *v1.IndexManifest, where string, parentNames []string, depth int) {
+	for i, d := range im.Manifests {
+		from := fmt.Sprintf("%s manifests[%d]", where, i)
+		names := descriptorNames(d)
+		if len(names) == 0 {
+			names = parentNames
+		}
+		e := v.blobFor(d, from, firstOr(names, d.Digest.String()))
+		if e == nil {
+			continue
+		}
+		if !e.meta {
+			v.fail("json", e.name, "%s points to it as a manifest, but it is not JSON", from)
+			continue
+		}
+		mt := d.MediaType
+		if mt == "" {
+			mt = mediaTypeOf(e.data)
+		}
+		switch {
+		case mt.IsIndex() && depth >= maxIndexDepth:
+			v.fail("index", e.name, "indexes nested more than %d deep", maxIndexDepth)
+		case mt.IsIndex():
+			var child v1.IndexManifest
+			if err := json.Unmarshal(e.data, &child); err != nil {
+				v.fail("json", e.name, "invalid index: %v", err)
+				continue
+			}
+			v.walkIndex(&child, e.name, names, depth+1)
+		case mt.IsImage():
+			v.ociImage(d, e, names, from)
+		default:
+			v.warn("index", e.name, "media type %q is not an image; only its digest was checked", mt)
+		}
+	}
+}
+
+func firstOr(list []string, def string) string {
+	if len(list) > 0 {
+		return list[0]
+	}
+	return def
+}
+
+func mediaTypeOf(data []byte) types.MediaType {
+	var m struct {
+		MediaType types.MediaType `json:"mediaType"`
+	}
+	_ = json.Unmarshal(data, &m)
+	if m.MediaType == "" {
+		return types.OCIManifestSchema1
+	}
+	return m.MediaType
+}
+
+// descriptorNames are the names loaders give an index entry. ref.name is
+// often just a tag, which names nothing by itself.
+func descriptorNames(d v1.Descriptor) []string {
+	if n := d.Annotations[AnnotationContainerdName]; n != "" {
+		return []string{n}
+	}
+	if n := d.Annotations[AnnotationRefName]; strings.ContainsAny(n, "/:@") {
+		return []string{n}
+	}
+	return nil
+}
+
+func (v *verifier) ociImage(d v1.Descriptor, e *vEntry, names []string, from string) {
+	if img := v.byManifest[d.Digest]; img != nil {
+		img.addNames(names...)
+		return
+	}
+	label := firstOr(names, d.Digest.String())
+	m, err := v1.ParseManifest(bytes.NewReader(e.data))
+	if err != nil {
+		v.add(Check{Name: "json", Entry: e.name, Image: label, Severity: SeverityError, Message: "invalid manifest: " + err.Error()})
+		return
+	}
+	img := &vImage{res: &ImageResult{Digest: d.Digest.String(), Config: m.Config.Digest.String(), Layers: len(m.Layers), entries: []string{e.name}}, config: m.Config.Digest}
+	v.byManifest[d.Digest] = img
+	// Attestations (buildx provenance, SBOMs) are checked blob by blob but
+	// are not images to list, name or match a platform against.
+	if d.Annotations["vnd.docker.reference.type"] != "attestation-manifest" {
+		img.addNames(names...)
+		v.images = append(v.images, img)
+	}
+	if ce := v.blobFor(m.Config, e.name+" config", label); ce != nil {
+		img.res.entries = append(img.res.entries, ce.name)
+		img.cfg = v.parseConfig(ce, label)
+	}
+	v.platformAgrees(d, img, label)
+	for i, l := range m.Layers {
+		name := BlobPath(l.Digest)
+		img.layers = append(img.layers, name)
+		img.res.entries = append(img.res.entries, name)
+		le := v.lookup(name)
+		if le == nil {
+			v.absentLayer(img, l, name, label)
+			continue
+		}
+		v.sizeCheck(le, l.Size, fmt.Sprintf("%s layer %d", e.name, i), label)
+		v.diffIDCheck(img, le, i, label)
+	}
+	v.diffIDCount(img, label)
+}
+
+// absentLayer accepts a left-out layer only if it is foreign and says where
+// to get it; anything else missing is a broken image.
+func (v *verifier) absentLayer(img *vImage, l v1.Descriptor, name, label string) {
+	switch {
+	case IsForeign(l) && len(l.URLs) > 0:
+		img.res.NotStored++
+		v.add(Check{Name: "foreign-layer", Entry: name, Image: label, OK: true, Severity: SeverityError, Message: "not stored; URLs " + strings.Join(l.URLs, " ")})
+	case IsForeign(l):
+		v.add(Check{Name: "foreign-layer", Entry: name, Image: label, Severity: SeverityError, Expected: "URLs for a foreign layer left out", Found: "no URLs"})
+	default:
+		v.add(Check{Name: "missing", Entry: name, Image: label, Severity: SeverityError, Message: fmt.Sprintf("layer (%s) of the image is not in the archive", l.MediaType)})
+	}
+}
+
+func (v *verifier) parseConfig(e *vEntry, label string) *v1.ConfigFile {
+	if !e.meta {
+		v.add(Check{Name: "json", Entry: e.name, Image: label, Severity: SeverityError, Message: "config is not JSON"})
+		return nil
+	}
+	cf, err := v1.ParseConfigFile(bytes.NewReader(e.data))
+	if err != nil {
+		v.add(Check{Name: "json", Entry: e.name, Image: label, Severity: SeverityError, Message: "invalid config: " + err.Error()})
+		return nil
+	}
+	return cf
+}
+
+// platformAgrees compares index.json's platform with the config's, since
+// loaders pick images by the first and run them by the second.
+func (v *verifier) platformAgrees(d v1.Descriptor, img *vImage, label string) {
+	if img.cfg == nil {
+		return
+	}
+	cp := configPlatform(img.cfg)
+	img.res.Platform = &cp
+	if d.Platform == nil {
+		return
+	}
+	p := *d.Platform
+	if p.OS != cp.OS || p.Architecture != cp.Architecture || (p.Variant != "" && cp.Variant != "" && p.Variant != cp.Variant) ||
+		(p.OSVersion != "" && p.OSVersion != cp.OSVersion) {
+		v.add(Check{Name: "agree", Entry: IndexFile, Image: label, Severity: SeverityError, Message: "index.json platform against the config's",
+			Expected: platformString(cp), Found: platformString(p)})
+	}
+}
+
+func configPlatform(cf *v1.ConfigFile) v1.Platform {
+	return v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant, OSVersion: cf.OSVersion}
+}
+
+func platformString(p v1.Platform) string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	if p.OSVersion != "" {
+		s += ":" + p.OSVersion
+	}
+	return s
+}

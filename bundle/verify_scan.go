@@ -1,0 +1,370 @@
+package bundle
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Bounds on what a hostile archive can make Verify hold in memory. Real
+// bundles have hundreds of entries and a few MB of JSON.
+const (
+	maxVerifyEntries = 1 << 18
+	maxMetadataTotal = 64 << 20
+	maxNameLen       = 4096
+	// maxTrailing is how much past the tar's end Verify reads to let the
+	// decompressor check its checksums, and to spot appended data.
+	maxTrailing = 64 << 20
+)
+
+// vEntry is one tar entry as Verify saw it.
+type vEntry struct {
+	name  string // cleaned, as references name it
+	typ   byte
+	size  int64
+	order int
+	link  string // the cleaned target of a symlink or hard link
+	meta  bool   // small JSON (or legacy metadata) kept in data
+	data  []byte
+	ref   bool // something refers to it
+	// blob and hashed are written by a hashing worker: read them only
+	// after the pool is done.
+	blob   blobHash
+	hashed bool
+}
+
+func (e *vEntry) regular() bool { return e.typ == tar.TypeReg }
+
+type verifier struct {
+	o         verifyOptions
+	rep       *Report
+	entries   map[string]*vEntry
+	order     []*vEntry
+	firstBulk string // the first entry that is not metadata
+	outOfOrd  string // the first metadata entry after firstBulk
+	metaBytes int64
+	current   string // the entry being read, for errors
+
+	hasIndex   bool
+	hasDocker  bool
+	images     []*vImage
+	byManifest map[v1.Hash]*vImage
+	diffSeen   map[string]bool
+}
+
+func newVerifier(o verifyOptions) *verifier {
+	return &verifier{o: o, rep: &Report{MetadataFirst: true}, entries: map[string]*vEntry{},
+		byManifest: map[v1.Hash]*vImage{}, diffSeen: map[string]bool{}}
+}
+
+func (v *verifier) add(c Check) { v.rep.Checks = append(v.rep.Checks, c) }
+
+func (v *verifier) fail(name, entry, msg string, args ...any) {
+	v.add(Check{Name: name, Entry: entry, Severity: SeverityError, Message: fmt.Sprintf(msg, args...)})
+}
+
+func (v *verifier) warn(name, entry, msg string, args ...any) {
+	v.add(Check{Name: name, Entry: entry, Severity: SeverityWarning, Message: fmt.Sprintf(msg, args...)})
+}
+
+func (v *verifier) pass(name, entry, msg string, args ...any) {
+	v.add(Check{Name: name, Entry: entry, OK: true, Severity: SeverityError, Message: fmt.Sprintf(msg, args...)})
+}
+
+// scan makes the one pass over the archive. It returns true when the archive
+// could not be read to its end, which leaves nothing sound to cross-check.
+func (v *verifier) scan(ctx context.Context, src io.Reader) bool {
+	rc, comp, err := Decompress(src)
+	if err != nil {
+		v.fail("archive", "", "not readable: %v", err)
+		return true
+	}
+	defer rc.Close()
+	v.rep.Compression = comp
+	counted := &countingReader{r: rc}
+	defer func() { v.rep.Bytes = counted.n }()
+	pool := newHashPool(v.o.jobs, v.o.maxExpansion)
+	defer pool.wait()
+	if v.entriesLoop(ctx, tar.NewReader(counted), pool) {
+		return true
+	}
+	pool.wait()
+	v.drainTail(counted)
+	return false
+}
+
+func (v *verifier) entriesLoop(ctx context.Context, tr *tar.Reader, pool *hashPool) bool {
+	for {
+		if ctx.Err() != nil {
+			return true
+		}
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			if len(v.order) == 0 {
+				v.fail("archive", "", "empty archive: no entries")
+				return true
+			}
+			return false
+		}
+		if err != nil && !errors.Is(err, tar.ErrInsecurePath) {
+			v.archiveError(err)
+			return true
+		}
+		if len(v.order) >= maxVerifyEntries {
+			v.fail("limit", "", "more than %d entries; not a bundle", maxVerifyEntries)
+			return true
+		}
+		e := v.admit(h)
+		if e == nil || !e.regular() {
+			continue
+		}
+		v.current = e.name
+		if err := v.readEntry(ctx, tr, e, pool); err != nil {
+			v.archiveError(err)
+			return true
+		}
+		v.current = ""
+	}
+}
+
+// archiveError explains why the tar stream ended early, naming where.
+func (v *verifier) archiveError(err error) {
+	where := "at the start"
+	if n := len(v.order); n > 0 {
+		where = "after entry " + v.order[n-1].name
+	}
+	if v.current != "" {
+		where = "in entry " + v.current
+	}
+	switch {
+	case errors.Is(err, errMetadataLimit):
+		v.fail("limit", "", "%v", err)
+	case errors.Is(err, zstd.ErrWindowSizeExceeded), errors.Is(err, zstd.ErrDecoderSizeExceeded):
+		v.add(Check{Name: "archive", Severity: SeverityError, Expected: "zstd window of at most 32 MiB (the k3s/rke2 limit)",
+			Found: "a larger window", Message: fmt.Sprintf("zstd %s: %v", where, err)})
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		v.fail("archive", "", "truncated %s", where)
+	case errors.Is(err, tar.ErrFieldTooLong):
+		v.fail("archive", "", "tar header %s: %v (names and PAX records are capped at 1 MiB)", where, err)
+	case len(v.order) == 0 && errors.Is(err, tar.ErrHeader):
+		v.fail("archive", "", "not a tar archive (%s compression): %v", v.rep.Compression, err)
+	default:
+		v.fail("archive", "", "unreadable %s: %v", where, err)
+	}
+}
+
+// admit runs the structure checks on a header and records the entry. It
+// returns nil for entries that must not be used (unsafe or duplicate).
+func (v *verifier) admit(h *tar.Header) *vEntry {
+	raw := h.Name
+	shown := raw
+	if len(shown) > 200 {
+		shown = shown[:200] + "…"
+	}
+	if !v.checkPath(raw, shown) {
+		return nil
+	}
+	e := &vEntry{name: cleanName(raw), typ: h.Typeflag, size: h.Size, order: len(v.order)}
+	switch h.Typeflag {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		e.typ = tar.TypeReg
+	case tar.TypeDir:
+	case tar.TypeSymlink, tar.TypeLink:
+		if !v.checkLink(e, h) {
+			return nil
+		}
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		v.add(Check{Name: "type", Entry: shown, Severity: SeverityError, Expected: "regular files, directories and links",
+			Found: typeName(h.Typeflag), Message: "special file in an image archive"})
+		return nil
+	case tar.TypeXGlobalHeader:
+		return nil
+	default:
+		v.warn("type", shown, "unknown entry type %q ignored", h.Typeflag)
+		return nil
+	}
+	if old, dup := v.entries[e.name]; dup {
+		if old.typ == tar.TypeDir && e.typ == tar.TypeDir {
+			return nil
+		}
+		v.fail("duplicate", e.name, "stored twice (entries %d and %d); loaders disagree on which one counts", old.order+1, e.order+1)
+		return nil
+	}
+	v.entries[e.name] = e
+	v.order = append(v.order, e)
+	return e
+}
+
+func typeName(t byte) string {
+	switch t {
+	case tar.TypeChar:
+		return "character device"
+	case tar.TypeBlock:
+		return "block device"
+	case tar.TypeFifo:
+		return "named pipe"
+	}
+	return fmt.Sprintf("type %q", t)
+}
+
+func (v *verifier) checkPath(raw, shown string) bool {
+	switch {
+	case cleanName(raw) == "" || cleanName(raw) == ".":
+		v.fail("path", shown, "empty entry name")
+	case len(raw) > maxNameLen:
+		v.fail("path", shown, "name is %d bytes long, over %d", len(raw), maxNameLen)
+	case strings.HasPrefix(raw, "/"):
+		v.fail("path", shown, "absolute path")
+	case hasDotDot(raw):
+		v.fail("path", shown, "path leaves the archive with ..")
+	default:
+		return true
+	}
+	return false
+}
+
+func hasDotDot(p string) bool {
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// checkLink refuses links whose target lies outside the archive: a symlink
+// is relative to its directory, a hard link to the archive root.
+func (v *verifier) checkLink(e *vEntry, h *tar.Header) bool {
+	target := h.Linkname
+	kind := "hard link"
+	resolved := path.Clean(target)
+	if h.Typeflag == tar.TypeSymlink {
+		kind = "symlink"
+		resolved = path.Join(path.Dir(e.name), target)
+	}
+	if target == "" || strings.HasPrefix(target, "/") || resolved == ".." || strings.HasPrefix(resolved, "../") {
+		v.add(Check{Name: "link", Entry: e.name, Severity: SeverityError, Expected: "a target inside the archive",
+			Found: fmt.Sprintf("%q", target), Message: kind + " points outside the archive"})
+		return false
+	}
+	e.link = cleanName(resolved)
+	return true
+}
+
+var errMetadataLimit = errors.New("metadata limit")
+
+// readEntry keeps small JSON in memory (hashing it here) and streams
+// everything else to a hashing worker.
+func (v *verifier) readEntry(ctx context.Context, tr *tar.Reader, e *vEntry, pool *hashPool) error {
+	buf := getBlobChunk()
+	n, err := fillEntry(tr, *buf)
+	if err != nil && !errors.Is(err, io.EOF) {
+		putBlobChunk(buf)
+		return err
+	}
+	rank := MetadataRank(e.name, e.size, (*buf)[:min(n, sniffLen)])
+	if rank < NotMetadata && e.size <= maxMetadataEntry {
+		defer putBlobChunk(buf)
+		return v.readMeta(tr, e, (*buf)[:n], errors.Is(err, io.EOF))
+	}
+	if rank < NotMetadata {
+		v.add(Check{Name: "limit", Entry: e.name, Severity: SeverityError, Expected: fmt.Sprintf("at most %d bytes of JSON", maxMetadataEntry),
+			Found: fmt.Sprintf("%d bytes", e.size), Message: "metadata too large to read"})
+	} else if v.firstBulk == "" {
+		v.firstBulk = e.name
+	}
+	s := pool.start(e)
+	for {
+		s.send(buf, n)
+		if errors.Is(err, io.EOF) {
+			s.end(nil)
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			s.end(err)
+			return err
+		}
+		buf = getBlobChunk()
+		if n, err = fillEntry(tr, *buf); err != nil && !errors.Is(err, io.EOF) {
+			putBlobChunk(buf)
+			s.end(err)
+			return err
+		}
+	}
+}
+
+// fillEntry reads until buf is full or the entry ends (io.EOF).
+func fillEntry(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (v *verifier) readMeta(tr *tar.Reader, e *vEntry, head []byte, done bool) error {
+	if v.metaBytes += e.size; v.metaBytes > maxMetadataTotal {
+		return fmt.Errorf("%w: over %d bytes of JSON in total at %s", errMetadataLimit, maxMetadataTotal, e.name)
+	}
+	data := append(make([]byte, 0, e.size), head...)
+	if !done {
+		rest, err := io.ReadAll(tr)
+		if err != nil {
+			return err
+		}
+		data = append(data, rest...)
+	}
+	sum := sha256.Sum256(data)
+	e.meta, e.data, e.hashed = true, data, true
+	e.blob = blobHash{digest: v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", sum)}, kind: sniffBlob(data)}
+	if e.blob.kind == kindTar {
+		e.blob.diffID = e.blob.digest
+	}
+	if v.firstBulk != "" && v.outOfOrd == "" {
+		v.outOfOrd = e.name
+	}
+	return nil
+}
+
+// drainTail reads past the end of the tar so that the decompressor checks
+// its trailing checksum, and reports data appended after the archive.
+func (v *verifier) drainTail(r io.Reader) {
+	var total, extra int64
+	buf := getBlobChunk()
+	defer putBlobChunk(buf)
+	for {
+		if total > maxTrailing {
+			v.warn("archive", "", "over %d bytes after the end of the tar; not read further", maxTrailing)
+			return
+		}
+		n, err := r.Read(*buf)
+		total += int64(n)
+		for _, b := range (*buf)[:n] {
+			if b != 0 {
+				extra++
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			v.fail("archive", "", "after the end of the tar: %v", err)
+			return
+		}
+	}
+	if extra > 0 {
+		v.warn("archive", "", "%d non-zero bytes after the end of the tar", extra)
+	}
+}

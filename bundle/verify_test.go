@@ -1,0 +1,209 @@
+package bundle_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/bundle/verifytest"
+)
+
+func verify(t testing.TB, data []byte, opts ...bundle.VerifyOption) *bundle.Report {
+	t.Helper()
+	rep, err := bundle.Verify(context.Background(), bytes.NewReader(data), opts...)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	return rep
+}
+
+func problems(rep *bundle.Report) string {
+	var lines []string
+	for _, c := range rep.Problems() {
+		lines = append(lines, string(c.Severity)+" "+c.String())
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestVerifyFerryBundles(t *testing.T) {
+	blobs := newMemBlobs()
+	images := twoImages(t, blobs)
+	for _, skip := range []bool{false, true} {
+		for _, c := range []bundle.Compression{bundle.None, bundle.Gzip, bundle.Zstd} {
+			t.Run(fmt.Sprintf("%s skip=%v", c, skip), func(t *testing.T) {
+				rep := verify(t, write(t, images, blobs, bundle.WithCompression(c, 0), bundle.WithSkipForeignLayers(skip)))
+				if !rep.OK() || len(rep.Problems()) != 0 {
+					t.Fatalf("problems:\n%s", problems(rep))
+				}
+				if rep.Compression != c || rep.Format != "oci+docker" || !rep.MetadataFirst || len(rep.Images) != 2 {
+					t.Fatalf("report %+v", rep)
+				}
+				img := rep.Images[0]
+				if !img.OK || img.Layers != 3 || img.Platform.OSVersion != "10.0.17763.5458" || img.Names[0] != "docker.io/rancher/rke2-runtime:v1" {
+					t.Fatalf("image %+v", img)
+				}
+				if want := map[bool]int{true: 1, false: 0}[skip]; img.NotStored != want {
+					t.Fatalf("not stored %d, want %d", img.NotStored, want)
+				}
+				// 3 own layers + the shared base, which is not stored when skipped;
+				// plus 2 manifests and 2 configs for the digests.
+				layers := map[bool]int{true: 3, false: 4}[skip]
+				if countChecks(rep, "diff-id", true) != layers || countChecks(rep, "blob-digest", true) != layers+4 {
+					t.Fatalf("diff-id checks %d, blob-digest %d", countChecks(rep, "diff-id", true), countChecks(rep, "blob-digest", true))
+				}
+			})
+		}
+	}
+}
+
+func countChecks(rep *bundle.Report, name string, ok bool) int {
+	n := 0
+	for _, c := range rep.Checks {
+		if c.Name == name && c.OK == ok {
+			n++
+		}
+	}
+	return n
+}
+
+// TestVerifyCorpus runs every generated archive, good and malformed, and
+// checks the verdict names the right check and entry.
+func TestVerifyCorpus(t *testing.T) {
+	cases := verifytest.Corpus()
+	if len(cases) < 30 {
+		t.Fatalf("corpus has %d cases", len(cases))
+	}
+	malformed := 0
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			start := time.Now()
+			rep := verify(t, tc.Data, bundle.WithStrict(tc.Strict), bundle.WithAllowExtra(tc.AllowExt))
+			if d := time.Since(start); d > 20*time.Second {
+				t.Errorf("took %s", d)
+			}
+			t.Logf("%d bytes, %s:\n%s", len(tc.Data), time.Since(start).Round(time.Millisecond), problems(rep))
+			if tc.WantOK {
+				if !rep.OK() {
+					t.Fatalf("want OK, problems:\n%s", problems(rep))
+				}
+				return
+			}
+			if rep.OK() {
+				t.Fatalf("verified a broken archive; report: %s", problems(rep))
+			}
+			if !mentions(rep, tc.Check, tc.Mention) {
+				t.Fatalf("no failed %q check mentioning %q; problems:\n%s", tc.Check, tc.Mention, problems(rep))
+			}
+		})
+		if !tc.WantOK {
+			malformed++
+		}
+	}
+	if malformed < 30 {
+		t.Errorf("%d malformed archives, want at least 30", malformed)
+	}
+}
+
+func mentions(rep *bundle.Report, check, text string) bool {
+	for _, c := range rep.Problems() {
+		if c.Name == check && c.Severity == bundle.SeverityError && strings.Contains(c.String(), text) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestVerifyExpectations(t *testing.T) {
+	f := verifytest.NewFixture(3, 4096)
+	cases := []struct {
+		name  string
+		refs  []string
+		exact bool
+		want  string // a failing check, or "" for OK
+	}{
+		{"all listed, other spellings", []string{"rancher/rke2-runtime:v1", "index.docker.io/rancher/mirrored-pause:3.6"}, true, ""},
+		{"subset", []string{"docker.io/rancher/rke2-runtime:v1"}, false, ""},
+		{"subset exact", []string{"docker.io/rancher/rke2-runtime:v1"}, true, "unexpected-image"},
+		{"by digest", []string{"rancher/rke2-runtime@" + f.Images[0].Descriptor.Digest.String()}, false, ""},
+		{"missing", []string{"rancher/rke2-runtime:v2"}, false, "expected-image"},
+		{"invalid", []string{"UPPER/Case::x"}, false, "expected-image"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := verify(t, f.Tar, bundle.WithExpectedImages(tc.refs, tc.exact))
+			if tc.want == "" && !rep.OK() {
+				t.Fatalf("problems:\n%s", problems(rep))
+			}
+			if tc.want != "" && countChecks(rep, tc.want, false) == 0 {
+				t.Fatalf("want a failed %s check; problems:\n%s", tc.want, problems(rep))
+			}
+		})
+	}
+}
+
+func TestVerifyPlatformCheck(t *testing.T) {
+	f := verifytest.NewFixture(4, 4096)
+	var seen []v1.Platform
+	rep := verify(t, f.Tar, bundle.WithPlatformCheck("windows/amd64:10.0.20348", func(p v1.Platform) error {
+		seen = append(seen, p)
+		return errors.New("build 10.0.17763 is not 10.0.20348")
+	}))
+	if rep.OK() || countChecks(rep, "platform", false) != 2 || len(seen) != 2 || seen[0].OSVersion != "10.0.17763.5458" {
+		t.Fatalf("seen %v, problems:\n%s", seen, problems(rep))
+	}
+	for _, img := range rep.Images {
+		if img.OK {
+			t.Errorf("%v marked OK with a platform failure", img.Names)
+		}
+	}
+	rep = verify(t, f.Tar, bundle.WithPlatformCheck("windows/amd64", func(v1.Platform) error {
+		return fmt.Errorf("%w: no os.version", bundle.ErrPlatformUnconfirmed)
+	}))
+	if !rep.OK() || rep.Count(bundle.SeverityWarning) != 2 {
+		t.Fatalf("unconfirmed must warn; problems:\n%s", problems(rep))
+	}
+}
+
+// TestVerifyMarksImagesOfABadSharedLayer checks per-image verdicts.
+func TestVerifyImageVerdicts(t *testing.T) {
+	f := verifytest.NewFixture(5, 4096)
+	es := verifytest.Entries(f.Tar)
+	i := verifytest.Find(es, f.Layer)
+	es[i].Data = bytes.Clone(es[i].Data)
+	es[i].Data[100] ^= 1
+	rep := verify(t, verifytest.Tar(es))
+	if rep.OK() || rep.Images[0].OK || !rep.Images[1].OK {
+		t.Fatalf("images %+v", rep.Images)
+	}
+}
+
+type failingReader struct{ n int }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, errors.New("disk on fire")
+	}
+	n := min(len(p), f.n)
+	f.n -= n
+	return n, nil
+}
+
+func TestVerifyIOErrorIsAnError(t *testing.T) {
+	_, err := bundle.Verify(context.Background(), io.MultiReader(bytes.NewReader(verifytest.NewFixture(6, 4096).Tar[:3000]), &failingReader{}))
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("err = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := bundle.Verify(ctx, bytes.NewReader(verifytest.NewFixture(6, 4096).Tar)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/registry"
+)
+
+type verifyOptions struct {
+	images         string
+	exact          bool
+	platform       string
+	windowsVersion string
+	strict         bool
+	allowExtra     bool
+	output         string
+	jobs           int
+	maxExpansion   int64
+}
+
+func newVerifyCmd() *cobra.Command {
+	o := &verifyOptions{}
+	cmd := &cobra.Command{
+		Use:   "verify BUNDLE",
+		Short: "Check a bundle or any image tarball: structure, digests, diff_ids, expectations",
+		Long: `verify reads an archive once, start to end, and checks that it is a well-formed
+tar, that every blob matches its digest and size, that each layer decompresses
+to the diff_id its config lists, that index.json, manifest.json and
+repositories agree, and that left-out foreign layers carry URLs. It reads ferry
+bundles, OCI layouts, docker save (old and new) and crane tarballs, plain or
+compressed with zstd or gzip.
+
+Exit status: 0 verified, 1 problems found, 2 usage or I/O error.`,
+		Example: `  ferry verify dist/rke2-windows-1809-amd64-images.tar.zst --images windows-images.txt --windows-version 1809
+  ferry verify bundle.tar.zst --output json > report.json`,
+		Args: cobra.ExactArgs(1),
+		RunE: o.run,
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.images, "images", "", "image list that must all be in the archive (one reference per line, # comments)")
+	fs.BoolVar(&o.exact, "exact", false, "with --images, also fail on images not in the list")
+	fs.StringVar(&o.platform, "platform", "", "os/arch[/variant][:os.version] every image's config must have")
+	fs.StringVar(&o.windowsVersion, "windows-version", "", "Windows release every image must be for, matched by build: "+strings.Join(registry.KnownWindowsVersions(), ", "))
+	fs.BoolVar(&o.strict, "strict", false, "fail, rather than warn, when metadata is not at the front")
+	fs.BoolVar(&o.allowExtra, "allow-extra", false, "accept entries nothing refers to")
+	fs.StringVarP(&o.output, "output", "o", "text", "text or json")
+	fs.IntVar(&o.jobs, "jobs", runtime.GOMAXPROCS(0), "layers to decompress and hash at once")
+	fs.Int64Var(&o.maxExpansion, "max-expansion", 100, "stop decompressing a layer past max(256 MiB, this × its compressed size)")
+	return cmd
+}
+
+func (o *verifyOptions) run(cmd *cobra.Command, args []string) error {
+	if o.output != "text" && o.output != "json" {
+		return fmt.Errorf("--output %q: use text or json", o.output)
+	}
+	opts, err := o.verifyOptions()
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rep, err := bundle.Verify(cmd.Context(), f, opts...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", args[0], err)
+	}
+	if o.output == "json" {
+		err = writeVerifyJSON(cmd.OutOrStdout(), args[0], rep)
+	} else {
+		printVerifyReport(cmd.OutOrStdout(), args[0], rep)
+	}
+	if err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return &exitError{code: 1, msg: fmt.Sprintf("%s: %d problem(s) found", args[0], rep.Count(bundle.SeverityError))}
+	}
+	return nil
+}
+
+func (o *verifyOptions) verifyOptions() ([]bundle.VerifyOption, error) {
+	opts := []bundle.VerifyOption{bundle.WithStrict(o.strict), bundle.WithAllowExtra(o.allowExtra), bundle.WithJobs(o.jobs), bundle.WithMaxExpansion(o.maxExpansion)}
+	if o.exact && o.images == "" {
+		return nil, fmt.Errorf("--exact needs --images")
+	}
+	if o.images != "" {
+		refs, err := readImageList(o.images)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, bundle.WithExpectedImages(refs, o.exact))
+	}
+	t, ok, err := o.target()
+	if err != nil || !ok {
+		return opts, err
+	}
+	return append(opts, bundle.WithPlatformCheck(t.String(), platformCheck(t))), nil
+}
+
+func readImageList(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("image list: %w", err)
+	}
+	defer f.Close()
+	refs, err := registry.ReadImageList(f)
+	if err != nil {
+		return nil, fmt.Errorf("image list %s: %w", path, err)
+	}
+	return refs, nil
+}
+
+// target parses --platform and --windows-version the way `ferry bundle`
+// does, so a bundle verifies against the flags that built it.
+func (o *verifyOptions) target() (registry.Target, bool, error) {
+	if o.windowsVersion != "" {
+		if o.platform != "" && !strings.HasPrefix(o.platform, "windows/amd64") {
+			return registry.Target{}, false, fmt.Errorf("--windows-version implies windows/amd64; drop --platform %s", o.platform)
+		}
+		v, err := registry.ParseWindowsVersion(o.windowsVersion)
+		if err != nil {
+			return registry.Target{}, false, err
+		}
+		return registry.WindowsTarget(v), true, nil
+	}
+	if o.platform == "" {
+		return registry.Target{}, false, nil
+	}
+	t, err := registry.ParseTarget(o.platform)
+	return t, err == nil, err
+}
+
+// platformCheck matches a config's platform against t: os and architecture
+// exactly, variant when both name one (arm64 means v8), and a Windows
+// os.version by build number, since monthly patches change the revision.
+func platformCheck(t registry.Target) func(v1.Platform) error {
+	return func(p v1.Platform) error {
+		want := t.Platform
+		if p.OS != want.OS || p.Architecture != want.Architecture ||
+			(want.Variant != "" && p.Variant != "" && variant(p) != variant(want)) {
+			return fmt.Errorf("image is %s, not %s", platformString(&p), t)
+		}
+		if t.Windows == nil {
+			return nil
+		}
+		if p.OSVersion == "" {
+			return fmt.Errorf("%w: the image has no os.version (built FROM scratch?), so its Windows build is unknown", bundle.ErrPlatformUnconfirmed)
+		}
+		if !t.Windows.Matches(p.OSVersion) {
+			return fmt.Errorf("os.version %s is not build %s (%s)", p.OSVersion, t.Windows.Build, t.Windows.Name)
+		}
+		return nil
+	}
+}
+
+func variant(p v1.Platform) string {
+	if p.Architecture == "arm64" && p.Variant == "" {
+		return "v8"
+	}
+	return p.Variant
+}
+
+// verifyJSON is `ferry verify --output json`.
+type verifyJSON struct {
+	File     string `json:"file"`
+	OK       bool   `json:"ok"`
+	Errors   int    `json:"errors"`
+	Warnings int    `json:"warnings"`
+	*bundle.Report
+}
+
+func writeVerifyJSON(w io.Writer, file string, rep *bundle.Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(verifyJSON{File: file, OK: rep.OK(), Errors: rep.Count(bundle.SeverityError), Warnings: rep.Count(bundle.SeverityWarning), Report: rep})
+}
+
+// printVerifyReport prints one line per image, then the problems, then the verdict.
+func printVerifyReport(w io.Writer, file string, rep *bundle.Report) {
+	order := "metadata first"
+	if !rep.MetadataFirst {
+		order = "metadata not first"
+	}
+	fmt.Fprintf(w, "%s: %s, %s, %s, %d entries, %s decompressed\n", file, rep.Compression, rep.Format, order, rep.Entries, humanBytes(rep.Bytes))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, img := range rep.Images {
+		verdict := "ok"
+		if !img.OK {
+			verdict = "FAIL"
+		}
+		layers := fmt.Sprintf("%d layers", img.Layers)
+		if img.NotStored > 0 {
+			layers += fmt.Sprintf(" (%d foreign, not stored)", img.NotStored)
+		}
+		names := "<none>"
+		if len(img.Names) > 0 {
+			names = strings.Join(img.Names, ",")
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", verdict, names, platformString(img.Platform), layers)
+	}
+	tw.Flush()
+	if problems := rep.Problems(); len(problems) > 0 {
+		fmt.Fprintln(w, "problems:")
+		for _, c := range problems {
+			fmt.Fprintf(w, "  %-7s %s\n", c.Severity, c)
+		}
+	}
+	passed := 0
+	for _, c := range rep.Checks {
+		if c.OK {
+			passed++
+		}
+	}
+	errs, warns := rep.Count(bundle.SeverityError), rep.Count(bundle.SeverityWarning)
+	if errs == 0 {
+		fmt.Fprintf(w, "verified: %d images, %d checks passed, %d warning(s)\n", len(rep.Images), passed, warns)
+		return
+	}
+	fmt.Fprintf(w, "FAILED: %d error(s), %d warning(s); %d checks passed\n", errs, warns, passed)
+}
