@@ -74,7 +74,33 @@ func (o *demoOptions) run(cmd *cobra.Command, _ []string) error {
 			return err
 		}
 	}
-	fmt.Fprintf(out, "\nmade %d bundles in %s, one per Windows version, metadata first\n", len(versions), o.dir)
+	if err := o.publish(cmd, srv.Host); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nmade %d bundles in %s, one per Windows version, metadata first,\n", len(versions), o.dir)
+	fmt.Fprintf(out, "and published and verified a manifest list with a Windows os.version per entry\n")
+	return nil
+}
+
+// publish does what a release pipeline does after building per-platform
+// images: one list over them, then a check of what was published.
+func (o *demoOptions) publish(cmd *cobra.Command, host string) error {
+	list := host + "/" + registry.SampleRuntime + ":" + strings.TrimSuffix(registry.SampleRuntimeTag, "-rke2r1")
+	var require []string
+	for _, t := range registry.SampleListRequire() {
+		require = append(require, t.String())
+	}
+	steps := [][]string{
+		append([]string{"manifest", "create", list, "--insecure-registry", host}, registry.SampleListSources(host)...),
+		{"manifest", "inspect", list, "--insecure-registry", host},
+		{"manifest", "verify", list, "--require", strings.Join(require, ","), "--insecure-registry", host},
+	}
+	for _, args := range steps {
+		fmt.Fprintf(cmd.OutOrStdout(), "\n== ferry %s\n", strings.Join(args, " "))
+		if err := o.sub(cmd, args...); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
