@@ -3,12 +3,13 @@ package bundle
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
+
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"time"
 
@@ -26,9 +27,10 @@ var (
 type Option func(*options)
 
 type options struct {
-	compression Compression
-	level       int
-	skipForeign bool
+	compression   Compression
+	level         int
+	skipForeign   bool
+	blobsVerified bool
 }
 
 // WithCompression compresses the tar stream; level 0 is the codec default.
@@ -39,6 +41,11 @@ func WithCompression(c Compression, level int) Option {
 // WithSkipForeignLayers leaves non-distributable layers out of the bundle,
 // keeping their descriptors (with URLs) in the manifests.
 func WithSkipForeignLayers(skip bool) Option { return func(o *options) { o.skipForeign = skip } }
+
+// WithBlobsVerified says the Blobs source checks digests itself, as
+// registry.Fetcher does (on download, and again for blobs already cached), so
+// Write checks only sizes instead of hashing every layer a second time.
+func WithBlobsVerified(verified bool) Option { return func(o *options) { o.blobsVerified = verified } }
 
 // epoch is every entry's mtime, so identical input gives identical bytes.
 var epoch = time.Unix(0, 0).UTC()
@@ -70,7 +77,7 @@ func Write(ctx context.Context, w io.Writer, images []Image, blobs Blobs, opts .
 				return err
 			}
 		}
-		if err := writeRecord(ctx, tw, r, blobs); err != nil {
+		if err := writeRecord(ctx, tw, r, blobs, !o.blobsVerified); err != nil {
 			return err
 		}
 	}
@@ -97,7 +104,7 @@ func header(r record) *tar.Header {
 	return h
 }
 
-func writeRecord(ctx context.Context, tw *tar.Writer, r record, blobs Blobs) error {
+func writeRecord(ctx context.Context, tw *tar.Writer, r record, blobs Blobs, hash bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -116,22 +123,35 @@ func writeRecord(ctx context.Context, tw *tar.Writer, r record, blobs Blobs) err
 		return fmt.Errorf("opening %s: %w", r.blob.Digest, err)
 	}
 	defer rc.Close()
-	return copyVerified(ctx, tw, rc, *r.blob)
+	if !hash {
+		return copyExact(ctx, tw, rc, *r.blob, nil)
+	}
+	return copyExact(ctx, tw, rc, *r.blob, sha256.New())
 }
 
-// copyVerified copies exactly d.Size bytes and checks their digest, so a
-// corrupt cache entry or short read can never produce a bundle.
-func copyVerified(ctx context.Context, dst io.Writer, src io.Reader, d v1.Descriptor) error {
-	h := sha256.New()
-	n, err := io.CopyN(io.MultiWriter(dst, h), ctxReader{ctx, src}, d.Size)
+// copyExact copies exactly d.Size bytes and, given a hash, checks their
+// digest, so a corrupt cache entry or short read can never make a bundle.
+func copyExact(ctx context.Context, dst io.Writer, src io.Reader, d v1.Descriptor, h hash.Hash) error {
+	w := dst
+	if h != nil {
+		w = io.MultiWriter(dst, h)
+	}
+	n, err := io.CopyN(w, ctxReader{ctx, src}, d.Size)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("%w: %s: got %d of %d bytes", ErrSizeMismatch, d.Digest, n, d.Size)
 		}
 		return fmt.Errorf("copying %s: %w", d.Digest, err)
 	}
-	if extra, _ := src.Read(make([]byte, 1)); extra > 0 {
+	// One more read must hit EOF; it is also where a verifying source
+	// reports a bad digest.
+	if extra, err := src.Read(make([]byte, 1)); extra > 0 {
 		return fmt.Errorf("%w: %s: longer than %d bytes", ErrSizeMismatch, d.Digest, d.Size)
+	} else if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("reading %s: %w", d.Digest, err)
+	}
+	if h == nil {
+		return nil
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); d.Digest.Algorithm != "sha256" || got != d.Digest.Hex {
 		return fmt.Errorf("%w: blob %s hashes to sha256:%s", ErrDigestMismatch, d.Digest, got)

@@ -280,6 +280,11 @@ func TestWriteRejectsBadBlobs(t *testing.T) {
 			t.Errorf("%s: err = %v, want %v", name, err, tc.want)
 		}
 	}
+	// A source that verifies digests itself still gets its sizes checked.
+	blobs.corrupt = cases["short"].corrupt
+	if err := bundle.Write(context.Background(), io.Discard, images, blobs, bundle.WithBlobsVerified(true)); !errors.Is(err, bundle.ErrSizeMismatch) {
+		t.Errorf("short blob from a verifying source: %v", err)
+	}
 	blobs.corrupt = nil
 	bad := images[0]
 	bad.Config = append(bytes.Clone(bad.Config), ' ')

@@ -31,20 +31,26 @@ type result struct {
 	in  []byte
 }
 
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, zstdChunk); return &b }}
+// Buffers are recycled: a fresh 4 MiB in and out per chunk would make the
+// garbage collector, not compression, the cost, and double peak memory.
+var (
+	inPool  = sync.Pool{New: func() any { b := make([]byte, 0, zstdChunk); return &b }}
+	outPool = sync.Pool{New: func() any { b := make([]byte, 0, zstdChunk+zstdChunk/64+1024); return &b }}
+)
 
 func newParallelZstd(dst io.Writer, level int) (*parallelZstd, error) {
 	workers := runtime.GOMAXPROCS(0)
-	enc, err := zstd.NewWriter(nil, append(zstdOptions(level), zstd.WithEncoderConcurrency(workers))...)
+	opts := append(zstdOptions(level), zstd.WithEncoderConcurrency(workers), zstd.WithWindowSize(zstdChunk))
+	enc, err := zstd.NewWriter(nil, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &parallelZstd{dst: dst, enc: enc, workers: workers, buf: getChunk()}, nil
+	return &parallelZstd{dst: dst, enc: enc, workers: workers, buf: getBuf(&inPool)}, nil
 }
 
-func getChunk() []byte { return (*chunkPool.Get().(*[]byte))[:0] }
+func getBuf(p *sync.Pool) []byte { return (*p.Get().(*[]byte))[:0] }
 
-func putChunk(b []byte) { b = b[:0]; chunkPool.Put(&b) }
+func putBuf(p *sync.Pool, b []byte) { b = b[:0]; p.Put(&b) }
 
 func (p *parallelZstd) Write(b []byte) (int, error) {
 	n := 0
@@ -66,9 +72,9 @@ func (p *parallelZstd) submit() {
 		return
 	}
 	in := p.buf
-	p.buf = getChunk()
+	p.buf = getBuf(&inPool)
 	ch := make(chan result, 1)
-	go func() { ch <- result{out: p.enc.EncodeAll(in, nil), in: in} }()
+	go func() { ch <- result{out: p.enc.EncodeAll(in, getBuf(&outPool)), in: in} }()
 	p.pending = append(p.pending, ch)
 	for len(p.pending) > p.workers && p.err == nil {
 		p.writeOldest()
@@ -78,10 +84,11 @@ func (p *parallelZstd) submit() {
 func (p *parallelZstd) writeOldest() {
 	r := <-p.pending[0]
 	p.pending = p.pending[1:]
-	putChunk(r.in)
+	putBuf(&inPool, r.in)
 	if p.err == nil {
 		_, p.err = p.dst.Write(r.out)
 	}
+	putBuf(&outPool, r.out)
 }
 
 // Flush ends the current frame and writes every frame so far.

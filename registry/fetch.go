@@ -35,6 +35,9 @@ type pending struct {
 	source *Resolved
 	done   chan struct{}
 	err    error
+	// cached is true for blobs found in the cache, not fetched this run:
+	// those are hashed again as they are read.
+	cached bool
 }
 
 // NewFetcher prepares a fetch into cache. progress, if not nil, receives a
@@ -63,6 +66,7 @@ func (f *Fetcher) Add(images []*Resolved, skipForeign bool) (int64, error) {
 			p := &pending{desc: l, source: img, done: make(chan struct{})}
 			f.blobs[l.Digest] = p
 			if f.cache.Has(l) {
+				p.cached = true
 				close(p.done)
 				continue
 			}
@@ -130,7 +134,10 @@ func (c countingWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// Open implements bundle.Blobs: it waits until d is in the cache.
+// Open implements bundle.Blobs: it waits until d is in the cache. Blobs
+// fetched this run were verified on download; older cache entries are
+// verified as they are read, and dropped from the cache if they fail, so a
+// rerun fetches them again. Hence bundle.WithBlobsVerified.
 func (f *Fetcher) Open(ctx context.Context, d v1.Descriptor) (io.ReadCloser, error) {
 	f.mu.Lock()
 	p := f.blobs[d.Digest]
@@ -146,5 +153,24 @@ func (f *Fetcher) Open(ctx context.Context, d v1.Descriptor) (io.ReadCloser, err
 	if p.err != nil {
 		return nil, p.err
 	}
-	return f.cache.Open(d)
+	rc, err := f.cache.Open(d)
+	if err != nil || !p.cached {
+		return rc, err
+	}
+	return &evictOnMismatch{ReadCloser: bundle.VerifyingReader(rc, d), cache: f.cache, digest: d.Digest}, nil
+}
+
+type evictOnMismatch struct {
+	io.ReadCloser
+	cache  *Cache
+	digest v1.Hash
+}
+
+func (e *evictOnMismatch) Read(p []byte) (int, error) {
+	n, err := e.ReadCloser.Read(p)
+	if errors.Is(err, bundle.ErrDigestMismatch) || errors.Is(err, bundle.ErrSizeMismatch) {
+		_ = e.cache.Remove(e.digest)
+		err = fmt.Errorf("%w; removed the corrupt entry from the blob cache, run again to fetch it", err)
+	}
+	return n, err
 }

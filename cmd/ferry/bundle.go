@@ -110,7 +110,7 @@ func (o *bundleOptions) write(cmd *cobra.Command, client *registry.Client, cache
 			images[k] = r.Image
 		}
 		err := bundle.WriteFileAtomic(ctx, job.path, func(ctx context.Context, w io.Writer) error {
-			return bundle.Write(ctx, w, images, fetcher, bundle.WithCompression(comp, o.level), bundle.WithSkipForeignLayers(o.skipForeign))
+			return bundle.Write(ctx, w, images, fetcher, bundle.WithCompression(comp, o.level), bundle.WithSkipForeignLayers(o.skipForeign), bundle.WithBlobsVerified(true))
 		})
 		if err != nil {
 			cancel()

@@ -209,3 +209,51 @@ func sha(b []byte) []byte {
 	s := sha256.Sum256(b)
 	return s[:]
 }
+
+// TestBundleCorruptCacheEntry flips a byte in a cached layer: the bundle
+// fails without leaving a file, the entry is dropped, and a rerun fetches it.
+func TestBundleCorruptCacheEntry(t *testing.T) {
+	host, counter := serveSample(t)
+	dir := t.TempDir()
+	cache := filepath.Join(dir, "cache")
+	ref := host + "/" + registry.SamplePause + ":" + registry.SamplePauseTag
+	args := []string{"bundle", ref, "--windows-version", "2025", "--insecure-registry", host, "--cache", cache, "-q", "-o"}
+	if code, _, stderr := ferry(t, append(args, filepath.Join(dir, "first.tar"))...); code != 0 {
+		t.Fatal(stderr)
+	}
+	entries, _ := os.ReadDir(filepath.Join(cache, "sha256"))
+	var victim string
+	for _, e := range entries {
+		if info, _ := e.Info(); info.Size() > 100<<10 {
+			victim = filepath.Join(cache, "sha256", e.Name())
+		}
+	}
+	if victim == "" {
+		t.Fatal("no layer in the cache")
+	}
+	b, _ := os.ReadFile(victim)
+	b[len(b)/2] ^= 0xff
+	os.WriteFile(victim, b, 0o600)
+
+	code, _, stderr := ferry(t, append(args, filepath.Join(dir, "second.tar"))...)
+	if code != 2 || !strings.Contains(stderr, "digest mismatch") || !strings.Contains(stderr, "run again") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "second.tar")); !os.IsNotExist(err) {
+		t.Fatal("a bundle was written from a corrupt cache entry")
+	}
+	if _, err := os.Stat(victim); !os.IsNotExist(err) {
+		t.Fatal("the corrupt entry is still cached")
+	}
+	if code, _, stderr := ferry(t, append(args, filepath.Join(dir, "third.tar"))...); code != 0 {
+		t.Fatal(stderr)
+	}
+	if counter.gets["sha256:"+filepath.Base(victim)] != 2 {
+		t.Fatalf("the dropped layer was fetched %d times in all, want 2", counter.gets["sha256:"+filepath.Base(victim)])
+	}
+	first, _ := os.ReadFile(filepath.Join(dir, "first.tar"))
+	third, _ := os.ReadFile(filepath.Join(dir, "third.tar"))
+	if !bytes.Equal(first, third) {
+		t.Fatal("bundle after refetch differs")
+	}
+}
