@@ -112,7 +112,7 @@ func NewCompressor(dst io.Writer, c Compression, level int) (*Compressor, error)
 const defaultZstdLevel = 1
 
 // longWindowLevel and above compress as one stream with the full 32 MiB
-// window, for users who ask for maximum compression; below it, 4 MiB
+// window, for users who ask for maximum compression; below it, 2 MiB
 // chunks are compressed in parallel.
 const longWindowLevel = 19
 

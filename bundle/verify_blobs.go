@@ -83,8 +83,8 @@ func (v *verifier) diffIDCheck(img *vImage, e *vEntry, i int, label string) {
 	c := Check{Name: "diff-id", Entry: e.name, Image: label, Severity: SeverityError, Expected: want.String(),
 		Message: fmt.Sprintf("layer %d against the config's rootfs.diff_ids", i)}
 	switch {
-	case e.blob.diffErr != nil:
-		c.Found = e.blob.diffErr.Error()
+	case e.diff.err != nil:
+		c.Found = e.diff.err.Error()
 	case e.blob.kind == kindUnknown && e.blob.digest == want:
 		// Uncompressed and not a tar (an attestation's in-toto JSON): the
 		// config says so, and loaders only need the bytes to match.
@@ -92,8 +92,8 @@ func (v *verifier) diffIDCheck(img *vImage, e *vEntry, i int, label string) {
 	case e.blob.kind == kindUnknown:
 		c.Found = "a blob that is neither gzip, zstd nor tar"
 	default:
-		c.Found = e.blob.diffID.String()
-		c.OK = e.blob.diffID == want
+		c.Found = e.diff.id.String()
+		c.OK = e.diff.id == want
 	}
 	if c.OK {
 		c.Expected, c.Found = "", ""

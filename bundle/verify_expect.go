@@ -128,14 +128,13 @@ func (v *verifier) checkPlatforms() {
 		}
 		c.Found = platformString(*img.res.Platform)
 		err := v.o.platformCheck(*img.res.Platform)
+		// A mismatch speaks for itself as expected/found; a warning needs
+		// its reason.
 		switch {
 		case err == nil:
 			c.OK = true
 		case errors.Is(err, ErrPlatformUnconfirmed):
-			c.Severity = SeverityWarning
-		}
-		if err != nil {
-			c.Message = err.Error()
+			c.Severity, c.Message = SeverityWarning, err.Error()
 		}
 		v.add(c)
 	}

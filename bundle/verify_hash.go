@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,13 +19,16 @@ import (
 // ErrDecompressionBomb is a layer that expands past the verification bound.
 var ErrDecompressionBomb = errors.New("layer expands too much")
 
-// Chunks hand a blob's bytes from the tar reader to its hashing worker. The
-// queue lets the reader run a few MiB ahead, so a small layer is handed off
-// whole and the reader moves on while the worker gunzips it; a big layer
-// never sits in memory. Memory is bounded by jobs × queueDepth × blobChunkSize.
+// A layer's bytes flow through a three-stage pipeline: the tar reader
+// hashes them (the digest) and queues them to an inflater, which queues its
+// output to a hasher (the diff_id). One stream cannot be read out of order,
+// so parallelism comes from these stages, and, for layers smaller than the
+// queues, from several layers in flight at once. Memory is bounded by
+// jobs × (queueDepth + outDepth) × blobChunkSize; no layer is ever held whole.
 const (
 	blobChunkSize = 256 << 10
 	queueDepth    = 8
+	outDepth      = 4
 	// expansionFloor lets small layers expand freely: a few MB of gzipped
 	// zeros (a preallocated file) is a legitimate layer.
 	expansionFloor = 256 << 20
@@ -48,13 +50,17 @@ const (
 	kindUnknown blobKind = "unknown"
 )
 
-// blobHash is what hashing a blob tells: its digest, and for layers the
-// digest of the uncompressed tar (the diff_id).
+// blobHash is written by the tar reader's goroutine.
 type blobHash struct {
-	digest   v1.Hash
-	kind     blobKind
-	diffID   v1.Hash
-	diffErr  error
+	digest v1.Hash
+	kind   blobKind
+}
+
+// diffResult is the digest of the uncompressed layer, written by the
+// inflater for compressed blobs and by the reader for plain tars.
+type diffResult struct {
+	id       v1.Hash
+	err      error
 	expanded int64
 }
 
@@ -78,26 +84,81 @@ func sha256Of(h hash.Hash) v1.Hash {
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
 }
 
-// hashBlob reads r to the end and returns its digest and, for compressed
-// layers, the diff_id. limit bounds the decompressed bytes.
-func hashBlob(r io.Reader, limit int64) (blobHash, error) {
-	digest := sha256.New()
-	br := bufio.NewReaderSize(io.TeeReader(r, digest), 64<<10)
-	head, _ := br.Peek(sniffLen)
-	res := blobHash{kind: sniffBlob(head)}
-	if res.kind == kindGzip || res.kind == kindZstd {
-		res.diffID, res.expanded, res.diffErr = layerDiffID(br, res.kind, limit)
+// hashPool bounds how many layers are being decompressed at once.
+type hashPool struct {
+	sem   chan struct{}
+	wg    sync.WaitGroup
+	ratio int64
+}
+
+func newHashPool(jobs int, ratio int64) *hashPool {
+	return &hashPool{sem: make(chan struct{}, jobs), ratio: ratio}
+}
+
+func (p *hashPool) wait() { p.wg.Wait() }
+
+// blobStream is the reader's side of one blob.
+type blobStream struct {
+	e      *vEntry
+	kind   blobKind
+	digest hash.Hash
+	ch     chan blobChunk // nil unless a worker decompresses the blob
+}
+
+type blobChunk struct {
+	buf *[]byte
+	n   int
+	err error
+}
+
+// open starts hashing e, whose first bytes are head. Compressed blobs get
+// a worker, waiting for a free one.
+func (p *hashPool) open(e *vEntry, head []byte) *blobStream {
+	s := &blobStream{e: e, kind: sniffBlob(head[:min(len(head), sniffLen)]), digest: sha256.New()}
+	if s.kind != kindGzip && s.kind != kindZstd {
+		return s
 	}
-	// Whatever the decompressor left (trailing bytes, or all of it after an
-	// error) still belongs to the digest.
-	if _, err := io.Copy(io.Discard, br); err != nil {
-		return res, err
+	p.sem <- struct{}{}
+	s.ch = make(chan blobChunk, queueDepth)
+	limit := max(expansionFloor, e.size*max(p.ratio, 1))
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer func() { <-p.sem }()
+		cr := &blobChunkReader{ch: s.ch}
+		id, n, err := layerDiffID(cr, s.kind, limit)
+		cr.drain()
+		e.diff = diffResult{id: id, err: err, expanded: n}
+	}()
+	return s
+}
+
+// send hashes buf and passes it on; the stream owns buf from here.
+func (s *blobStream) send(buf *[]byte, n int) {
+	s.digest.Write((*buf)[:n])
+	if s.ch == nil {
+		putBlobChunk(buf)
+		return
 	}
-	res.digest = sha256Of(digest)
-	if res.kind == kindTar {
-		res.diffID = res.digest
+	s.ch <- blobChunk{buf: buf, n: n}
+}
+
+// end finishes the blob; a non-nil err means it is incomplete.
+func (s *blobStream) end(err error) {
+	if s.ch != nil {
+		if err != nil {
+			s.ch <- blobChunk{err: err}
+		}
+		close(s.ch)
 	}
-	return res, nil
+	if err != nil {
+		return
+	}
+	s.e.blob = blobHash{digest: sha256Of(s.digest), kind: s.kind}
+	s.e.hashed = true
+	if s.kind == kindTar {
+		s.e.diff.id = s.e.blob.digest
+	}
 }
 
 func layerDiffID(r io.Reader, kind blobKind, limit int64) (v1.Hash, int64, error) {
@@ -118,8 +179,9 @@ func layerDiffID(r io.Reader, kind blobKind, limit int64) (v1.Hash, int64, error
 		defer d.Close()
 		zr = d
 	}
-	h := sha256.New()
+	h := newPipedHash()
 	n, err := io.Copy(h, io.LimitReader(zr, limit+1))
+	sum := h.Sum()
 	switch {
 	case err != nil && strings.HasPrefix(err.Error(), string(kind)):
 		return v1.Hash{}, n, fmt.Errorf("%w after %d bytes", err, n)
@@ -128,63 +190,60 @@ func layerDiffID(r io.Reader, kind blobKind, limit int64) (v1.Hash, int64, error
 	case n > limit:
 		return v1.Hash{}, n, fmt.Errorf("%w: over %d bytes decompressed, the bound for its size (see --max-expansion)", ErrDecompressionBomb, limit)
 	}
-	return sha256Of(h), n, nil
+	return sum, n, nil
 }
 
-// hashPool runs hashBlob on at most jobs blobs at once.
-type hashPool struct {
-	sem   chan struct{}
-	wg    sync.WaitGroup
-	ratio int64
+// pipedHash is a sha256 computed on its own goroutine, so that inflating
+// and hashing a layer use two cores.
+type pipedHash struct {
+	ch   chan blobChunk
+	cur  *[]byte
+	n    int
+	done chan v1.Hash
 }
 
-func newHashPool(jobs int, ratio int64) *hashPool {
-	return &hashPool{sem: make(chan struct{}, jobs), ratio: ratio}
-}
-
-// blobStream feeds one blob's bytes to its worker.
-type blobStream struct {
-	ch chan blobChunk
-}
-
-type blobChunk struct {
-	buf *[]byte
-	n   int
-	err error
-}
-
-// start hands e to a worker, waiting for a free one. The worker writes its
-// result into e; read it only after wait.
-func (p *hashPool) start(e *vEntry) *blobStream {
-	p.sem <- struct{}{}
-	s := &blobStream{ch: make(chan blobChunk, queueDepth)}
-	limit := max(expansionFloor, e.size*max(p.ratio, 1))
-	p.wg.Add(1)
+func newPipedHash() *pipedHash {
+	p := &pipedHash{ch: make(chan blobChunk, outDepth), done: make(chan v1.Hash, 1)}
 	go func() {
-		defer p.wg.Done()
-		defer func() { <-p.sem }()
-		cr := &blobChunkReader{ch: s.ch}
-		res, err := hashBlob(cr, limit)
-		cr.drain()
-		if err == nil {
-			e.blob, e.hashed = res, true
+		h := sha256.New()
+		for c := range p.ch {
+			h.Write((*c.buf)[:c.n])
+			putBlobChunk(c.buf)
 		}
+		p.done <- sha256Of(h)
 	}()
-	return s
+	return p
 }
 
-// send passes buf (owned by the worker from now on) to the worker.
-func (s *blobStream) send(buf *[]byte, n int) { s.ch <- blobChunk{buf: buf, n: n} }
-
-// end finishes the blob; a non-nil err tells the worker it is incomplete.
-func (s *blobStream) end(err error) {
-	if err != nil {
-		s.ch <- blobChunk{err: err}
+func (p *pipedHash) Write(b []byte) (int, error) {
+	written := len(b)
+	for len(b) > 0 {
+		if p.cur == nil {
+			p.cur, p.n = getBlobChunk(), 0
+		}
+		k := copy((*p.cur)[p.n:], b)
+		p.n += k
+		b = b[k:]
+		if p.n == len(*p.cur) {
+			p.flush()
+		}
 	}
-	close(s.ch)
+	return written, nil
 }
 
-func (p *hashPool) wait() { p.wg.Wait() }
+func (p *pipedHash) flush() {
+	if p.cur != nil {
+		p.ch <- blobChunk{buf: p.cur, n: p.n}
+		p.cur = nil
+	}
+}
+
+// Sum ends the stream and returns the digest of everything written.
+func (p *pipedHash) Sum() v1.Hash {
+	p.flush()
+	close(p.ch)
+	return <-p.done
+}
 
 // blobChunkReader is the worker's side of a blobStream.
 type blobChunkReader struct {
@@ -222,8 +281,8 @@ func (c *blobChunkReader) release() {
 	}
 }
 
-// drain returns every remaining buffer, so the sender never blocks on a
-// worker that stopped early.
+// drain returns every remaining buffer, so the reader never blocks on a
+// worker that stopped early (an error, or a bomb).
 func (c *blobChunkReader) drain() {
 	c.release()
 	for next := range c.ch {

@@ -17,9 +17,9 @@ import (
 // Bounds on what a hostile archive can make Verify hold in memory. Real
 // bundles have hundreds of entries and a few MB of JSON.
 const (
-	maxVerifyEntries = 1 << 18
+	maxVerifyEntries = 1 << 17
 	maxMetadataTotal = 64 << 20
-	maxNameLen       = 4096
+	maxNameLen       = 1024
 	// maxTrailing is how much past the tar's end Verify reads to let the
 	// decompressor check its checksums, and to spot appended data.
 	maxTrailing = 64 << 20
@@ -35,9 +35,10 @@ type vEntry struct {
 	meta  bool   // small JSON (or legacy metadata) kept in data
 	data  []byte
 	ref   bool // something refers to it
-	// blob and hashed are written by a hashing worker: read them only
-	// after the pool is done.
+	// diff is written by a hashing worker: read it only after the pool
+	// is done.
 	blob   blobHash
+	diff   diffResult
 	hashed bool
 }
 
@@ -52,6 +53,7 @@ type verifier struct {
 	outOfOrd  string // the first metadata entry after firstBulk
 	metaBytes int64
 	current   string // the entry being read, for errors
+	headers   int
 
 	hasIndex   bool
 	hasDocker  bool
@@ -118,7 +120,9 @@ func (v *verifier) entriesLoop(ctx context.Context, tr *tar.Reader, pool *hashPo
 			v.archiveError(err)
 			return true
 		}
-		if len(v.order) >= maxVerifyEntries {
+		// Count every header, kept or not: rejected entries cost a check
+		// each, and a compressed stream of them costs next to nothing.
+		if v.headers++; v.headers > maxVerifyEntries {
 			v.fail("limit", "", "more than %d entries; not a bundle", maxVerifyEntries)
 			return true
 		}
@@ -281,7 +285,7 @@ func (v *verifier) readEntry(ctx context.Context, tr *tar.Reader, e *vEntry, poo
 	} else if v.firstBulk == "" {
 		v.firstBulk = e.name
 	}
-	s := pool.start(e)
+	s := pool.open(e, (*buf)[:n])
 	for {
 		s.send(buf, n)
 		if errors.Is(err, io.EOF) {
@@ -330,7 +334,7 @@ func (v *verifier) readMeta(tr *tar.Reader, e *vEntry, head []byte, done bool) e
 	e.meta, e.data, e.hashed = true, data, true
 	e.blob = blobHash{digest: v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", sum)}, kind: sniffBlob(data)}
 	if e.blob.kind == kindTar {
-		e.blob.diffID = e.blob.digest
+		e.diff.id = e.blob.digest
 	}
 	if v.firstBulk != "" && v.outOfOrd == "" {
 		v.outOfOrd = e.name

@@ -1,16 +1,25 @@
 package bundle_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	legacytarball "github.com/google/go-containerregistry/pkg/legacy/tarball"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/rancher/ferry/bundle"
 	"github.com/rancher/ferry/bundle/verifytest"
@@ -206,4 +215,71 @@ func TestVerifyIOErrorIsAnError(t *testing.T) {
 	if _, err := bundle.Verify(ctx, bytes.NewReader(verifytest.NewFixture(6, 4096).Tar)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
 	}
+}
+
+// TestVerifyOtherWriters checks archives written by other tools' code:
+// go-containerregistry's tarball (crane pull), its legacy docker save
+// format, and an OCI layout with a nested multi-platform index.
+func TestVerifyOtherWriters(t *testing.T) {
+	img := randomImage(t, 4096, 3)
+	tag, _ := name.NewTag("rancher/x:1")
+	var crane, legacy bytes.Buffer
+	if err := tarball.Write(tag, img, &crane); err != nil {
+		t.Fatal(err)
+	}
+	if err := legacytarball.Write(tag, img, &legacy); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"crane": crane.Bytes(), "legacy": legacy.Bytes(), "oci layout": ociLayoutTar(t, img)} {
+		t.Run(name, func(t *testing.T) {
+			rep := verify(t, data, bundle.WithExpectedImages([]string{"docker.io/rancher/x:1"}, false))
+			if !rep.OK() || rep.Count(bundle.SeverityWarning) > 1 {
+				t.Fatalf("%s problems:\n%s", rep.Format, problems(rep))
+			}
+			t.Logf("%s: %d images, %d checks, warnings:\n%s", rep.Format, len(rep.Images), len(rep.Checks), problems(rep))
+		})
+	}
+}
+
+// ociLayoutTar writes img and a 2-platform index into an OCI layout
+// directory and tars it, directories included, as `tar -C dir -c .` would.
+func ociLayoutTar(t *testing.T, img v1.Image) []byte {
+	dir := t.TempDir()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{bundle.AnnotationRefName: "docker.io/rancher/x:1"})); err != nil {
+		t.Fatal(err)
+	}
+	idx, err := random.Index(2048, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{bundle.AnnotationContainerdName: "docker.io/rancher/multi:1"})); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	err = filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+		if err != nil || path == dir {
+			return err
+		}
+		h, _ := tar.FileInfoHeader(fi, "")
+		rel, _ := filepath.Rel(dir, path)
+		h.Name = "./" + filepath.ToSlash(rel)
+		if err := tw.WriteHeader(h); err != nil || fi.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err == nil {
+			_, err = tw.Write(data)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = tw.Close()
+	return buf.Bytes()
 }

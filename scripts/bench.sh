@@ -21,9 +21,10 @@
 #
 # Environment (sizes in bytes):
 #   BENCH_SIZE          sample image data per Windows version (300 MiB)
-#   BENCH_REORDER_SIZE  sample size for the large reorder input (640 MiB,
+#   BENCH_REORDER_SIZE  sample size for the large reorder input (680 MiB,
 #                       which makes a manifest-last tarball of about 1.1 GiB;
-#                       the small input is the same tarball at BENCH_SIZE)
+#                       the small input is the same tarball at BENCH_SIZE,
+#                       about 0.5 GiB by default)
 #   BENCH_RUNS          runs per measurement (3)
 #   BENCH_ZSTD16        time rke2's release compression, zstd -T0 -16
 #                       --long=25, once: 1, 0 or auto (only if BENCH_SIZE
@@ -33,12 +34,15 @@
 #   BENCH_QUICK=1       tiny smoke run (4 MiB, one run) to check the script
 #   BENCH_KEEP=1        keep the work dir (archives, registry data, logs)
 #   BENCH_CRANE         a crane binary to use instead of installing v0.22.1
+#   BENCH_FERRY         a ferry binary to use instead of building ./cmd/ferry
 #
 # Needs go, docker-registry, openssl, curl, perl, zstd, bsdtar
 # (libarchive-tools), GNU tar and GNU time (/usr/bin/time, Debian package
 # "time"). Uses about 8 GiB of disk under /tmp at the default sizes.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
+# BENCH_OUT is relative to where we were started, not to the repository.
+case ${BENCH_OUT:-} in "" | /*) ;; *) BENCH_OUT=$PWD/$BENCH_OUT ;; esac
 cd "$(dirname "$0")/.."
 # shellcheck source=lib/services.sh
 source scripts/lib/services.sh
@@ -50,7 +54,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	: "${BENCH_SIZE:=$((4 * MIB))}" "${BENCH_REORDER_SIZE:=$((8 * MIB))}" "${BENCH_RUNS:=1}" "${BENCH_ZSTD16:=1}"
 fi
 BENCH_SIZE=${BENCH_SIZE:-$((300 * MIB))}
-BENCH_REORDER_SIZE=${BENCH_REORDER_SIZE:-$((640 * MIB))}
+BENCH_REORDER_SIZE=${BENCH_REORDER_SIZE:-$((680 * MIB))}
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_ZSTD16=${BENCH_ZSTD16:-auto}
 CRANE_VERSION=v0.22.1
@@ -76,9 +80,13 @@ check_tools() {
 }
 
 build_tools() {
-	bench_say "building ferry"
-	go build -o "$work/ferry" ./cmd/ferry
-	ferry=$work/ferry
+	if [ -n "${BENCH_FERRY:-}" ]; then
+		ferry=$(realpath "$BENCH_FERRY")
+	else
+		bench_say "building ferry"
+		go build -o "$work/ferry" ./cmd/ferry
+		ferry=$work/ferry
+	fi
 	if [ -n "${BENCH_CRANE:-}" ]; then
 		crane=$BENCH_CRANE
 	else
@@ -117,14 +125,14 @@ push_sample() {
 }
 
 # resolve_os_versions : the exact os.version of each release in the runtime
-# list, highest revision first. crane's --platform matches os.version
+# list (its highest revision). crane's --platform matches os.version
 # exactly, so the pipeline needs these; rke2 finds them the same way (jq
 # over the list, selecting on the build number). Not timed.
 resolve_os_versions() {
 	local name build ver
 	while read -r build ver; do
 		for name in "${VERSIONS[@]}"; do
-			[ "${BUILD[$name]}" = "$build" ] && OSVER[$name]=$ver
+			if [ "${BUILD[$name]}" = "$build" ]; then OSVER[$name]=$ver; fi
 		done
 	done < <("$crane" manifest "${refs[0]}" | perl -MJSON::PP -0777 -ne '
 		for my $m (@{decode_json($_)->{manifests}}) {
@@ -163,11 +171,13 @@ crane_platform_check() {
 
 # ------------------------------------------------------------- pipelines
 
-# rke2's reorder (adapted in other projects from rke2's scripts/package-images):
+# rke2's reorder of its `docker image save` tarballs (scripts/package-images,
+# also copied as is into downstream airgap scripts):
 #   bsdtar -c -f $DEST --include=manifest.json --include=repositories @$DEST.tmp
 #   bsdtar -r -f $DEST --exclude=manifest.json --exclude=repositories @$DEST.tmp
 # The first pass reads the whole input to find two small entries, the second
-# reads it again and copies everything else.
+# reads it again and copies everything else. (rke2 never reordered its
+# crane-made Windows tarballs; this is what doing so costs.)
 bsdtar_reorder_steps() {
 	local in=$1 out=$2
 	bench_step bsdtar -c -f "$out" --include=manifest.json --include=repositories "@$in"
@@ -207,7 +217,7 @@ fetch_notes() {
 # bench_bundle ID VERSION... : ferry bundle for VERSIONs in one run against
 # one pipeline run per version, in turns.
 bench_bundle() {
-	local id=$1 run d mark blobs all outs distinct v
+	local id=$1 run d mark blobs all outs distinct pdistinct v i
 	local -a fv=()
 	shift
 	local versions=("$@") csv
@@ -249,10 +259,11 @@ bench_bundle() {
 		for v in "${versions[@]}"; do outs+=("$d/$v.tar.zst"); done
 		bench_record "$id.pipe" "$(file_sizes "${outs[@]}")" "$blobs"
 		if [ "$run" = 1 ]; then
-			fetch_notes "$id pipeline" "$(bench_distinct_blobs "${outs[@]}")" "$blobs" "$all"
-			[ "$(bench_distinct_blobs "${outs[@]}")" = "$distinct" ] ||
+			pdistinct=$(bench_distinct_blobs "${outs[@]}")
+			fetch_notes "$id pipeline" "$pdistinct" "$blobs" "$all"
+			[ "$pdistinct" = "$distinct" ] ||
 				note "$id: WARNING: ferry's and the pipeline's outputs hold different blobs"
-			local i=0
+			i=0
 			for v in "${versions[@]}"; do
 				[ "$(image_count "$d/$v.tar.zst")" = "${fv[$i]}" ] ||
 					bench_die "$id $v: ferry bundled ${fv[$i]} images, the pipeline $(image_count "$d/$v.tar.zst")"
@@ -450,7 +461,7 @@ report() {
 	ratio "ferry/pipeline:" r-large.ferry r-large.pipe
 	ratio "ferry reorder, large/small input:" r-large.ferry r-small.ferry wall rss size
 	ratio "bsdtar + zstd, large/small input:" r-large.pipe r-small.pipe wall rss size
-	row "list: ferry list (output = bundle size)" list.ferry
+	row "list: ferry list -o json" list.ferry
 	row "list: zstd -dc | bsdtar -xOf - manifest.json" list.pipe
 	ratio "pipeline/ferry (speed-up; target >= 100x):" list.pipe list.ferry wall
 	if [ "$have_verify" = 1 ]; then
@@ -461,8 +472,10 @@ report() {
 		skipped "verify: ferry verify" "skipped: ferry verify not built"
 	fi
 	echo
-	echo "output: compressed size written (bundle rows: all versions together); fetched: blob bytes"
-	echo "the registry served (configs and layers, from its log; manifests excluded)."
+	echo "output: compressed size written (bundle rows: all versions together; list and verify rows:"
+	echo "the size of the file read); fetched: blob bytes"
+	echo "the registry served (configs and layers, from its log; manifests excluded). One pipeline"
+	echo "per version fetches what versions share (here the scratch image) once per version."
 	echo "rke2 reorder: bsdtar -c -f OUT --include=manifest.json --include=repositories @IN;"
 	echo "              bsdtar -r -f OUT --exclude=manifest.json --exclude=repositories @IN"
 	printf '%s\n' "${NOTES[@]/#/- }"
@@ -489,7 +502,10 @@ main() {
 		BENCH_OUT=$(mktemp -d /tmp/ferry-bench-results.XXXXXX)/bench-results.txt
 	fi
 	load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-	busy_start=$(top -bn1 -w 200 -o %CPU 2>/dev/null | awk 'NR > 7 && NR <= 12 { printf "  %5s%% %s\n", $9, $12 }')
+	# top's first sample averages over each process's life; the second is current.
+	busy_start=$(top -bn2 -d0.5 -w 200 -o %CPU 2>/dev/null | awk '/^top -/ { it++ }
+		it == 2 && $1 ~ /^[0-9]+$/ && $9 + 0 >= 5 { printf "  %5s%% %s\n", $9, $12 }' | head -n 5)
+	[ -n "$busy_start" ] || busy_start="  (none above 5% CPU at that moment)"
 	bench_init "$work/bench"
 	build_tools
 	[ "$have_reorder" = 1 ] || note "ferry reorder not built: reorder rows skipped, list uses a ferry bundle"

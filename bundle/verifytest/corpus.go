@@ -122,7 +122,7 @@ func structureCases(f *Fixture) []Case {
 		{Name: "duplicate layer", Data: with(es[Find(es, f.Layer)]), Check: "duplicate", Mention: f.Layer},
 		{Name: "duplicate index.json", Data: with(dupIndex), Check: "duplicate", Mention: bundle.IndexFile},
 		{Name: "2 MiB PAX record", Data: PAXBomb(es, 2<<20), Check: "archive", Mention: "header"},
-		{Name: "8 KiB name", Data: with(Reg(longName, []byte("x"))), Check: "path", Mention: "over 4096"},
+		{Name: "8 KiB name", Data: with(Reg(longName, []byte("x"))), Check: "path", Mention: "over 1024"},
 		{Name: "unreferenced file", Data: with(Reg("notes.txt", []byte("hello"))), Check: "extra", Mention: "notes.txt"},
 		{Name: "blob not named by digest", Data: with(Reg("blobs/sha256/notadigest", []byte("x"))), Check: "blob-digest", Mention: "blobs/sha256/notadigest"},
 		{Name: "empty name", Data: with(Reg(".", []byte("x"))), Check: "path", Mention: "empty"},

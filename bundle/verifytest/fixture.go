@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -38,12 +39,17 @@ func Hash(b []byte) v1.Hash {
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
 }
 
-// TarLayer makes an uncompressed layer tar holding one file of size bytes,
-// half random and half zeros so that gzip has work to do both ways.
+// TarLayer makes an uncompressed layer tar holding one file of size bytes:
+// half random (like compressed or binary files), half words (like text and
+// code), so gzip has real work both ways, as with real layers.
 func TarLayer(seed int64, size int) []byte {
 	rnd := rand.New(rand.NewSource(seed))
 	content := make([]byte, size)
 	rnd.Read(content[:size/2])
+	words := strings.Fields("the image layer config manifest blob digest registry bundle windows linux amd64 func return if else for range error nil := {} () package import")
+	for at := size / 2; at < size; {
+		at += copy(content[at:], words[rnd.Intn(len(words))]+" ")
+	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	_ = tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("data/file-%d", seed), Mode: 0o644, Size: int64(size), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg})

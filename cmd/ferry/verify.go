@@ -200,7 +200,7 @@ func printVerifyReport(w io.Writer, file string, rep *bundle.Report) {
 		if !img.OK {
 			verdict = "FAIL"
 		}
-		layers := fmt.Sprintf("%d layers", img.Layers)
+		layers := fmt.Sprintf("%d layer(s)", img.Layers)
 		if img.NotStored > 0 {
 			layers += fmt.Sprintf(" (%d foreign, not stored)", img.NotStored)
 		}

@@ -128,16 +128,18 @@ bench_log_mark() { stat -c %s "$1"; }
 # bench_log_bytes LOG MARK : bytes that GET requests after MARK were served,
 # from distribution's "response completed" lines (http.response.written).
 # Prints "BLOB_BYTES ALL_BYTES": blobs are configs and layers, ALL adds
-# manifests and indexes. Waits for the log to settle first, because the
-# registry logs a response just after the client has read its last byte.
+# manifests and indexes. distribution logs "authorized request" before it
+# answers and "response completed" after, possibly after the client has read
+# the last byte and exited; so wait until every request has both.
 bench_log_bytes() {
-	local log=$1 mark=$2 a b
-	for _ in $(seq 1 20); do
-		a=$(stat -c %s "$log")
+	local log=$1 mark=$2 pending
+	for _ in $(seq 1 100); do
+		pending=$(tail -c +"$((mark + 1))" "$log" |
+			awk '/msg="authorized request"/ { n++ } /msg="response completed/ { n-- } END { print n + 0 }')
+		[ "$pending" -le 0 ] && break
 		sleep 0.1
-		b=$(stat -c %s "$log")
-		[ "$a" = "$b" ] && break
 	done
+	[ "$pending" -le 0 ] || bench_say "warning: $pending registry requests never logged a response"
 	tail -c +"$((mark + 1))" "$log" | awk '
 		/msg="response completed"/ && /http.request.method=GET/ {
 			n = 0
