@@ -12,22 +12,33 @@ import (
 // lookup finds the regular entry a reference names, following links, and
 // marks everything on the way as referenced.
 func (v *verifier) lookup(name string) *vEntry {
+	target, chain := v.resolve(name)
+	for _, e := range chain {
+		e.ref = true
+	}
+	return target
+}
+
+// resolve follows links from name to a regular entry, returning it (nil if
+// there is none) and every entry on the way.
+func (v *verifier) resolve(name string) (*vEntry, []*vEntry) {
+	var chain []*vEntry
 	name = cleanName(name)
 	for hops := 0; hops < 8; hops++ {
 		e := v.entries[name]
 		if e == nil {
-			return nil
+			return nil, chain
 		}
-		e.ref = true
+		chain = append(chain, e)
 		if e.link == "" {
 			if e.regular() {
-				return e
+				return e, chain
 			}
-			return nil
+			return nil, chain
 		}
 		name = e.link
 	}
-	return nil
+	return nil, chain
 }
 
 // metaEntry returns the named metadata file if it was read as JSON,

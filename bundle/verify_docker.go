@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // checkDocker checks manifest.json: each entry's config and layers, and,
@@ -57,12 +59,20 @@ func (v *verifier) dockerImage(where string, dm dockerManifest) {
 // index.json.
 func (v *verifier) dockerMatch(where string, dm dockerManifest, ce *vEntry, label string) *vImage {
 	if v.hasIndex {
-		for _, img := range v.images {
-			if img.config == ce.blob.digest && !img.docker {
-				img.docker = true
-				v.dockerAgrees(where, dm, img, label)
-				return img
+		if v.byConfig == nil {
+			v.byConfig = map[v1.Hash][]*vImage{}
+			for _, img := range v.images {
+				v.byConfig[img.config] = append(v.byConfig[img.config], img)
 			}
+		}
+		// Images sharing a config (the same image compressed twice) each
+		// take one manifest.json entry.
+		if imgs := v.byConfig[ce.blob.digest]; len(imgs) > 0 {
+			img := imgs[0]
+			v.byConfig[ce.blob.digest] = imgs[1:]
+			img.docker = true
+			v.dockerAgrees(where, dm, img, label)
+			return img
 		}
 		v.add(Check{Name: "agree", Entry: ManifestFile, Image: label, Severity: SeverityError,
 			Message: fmt.Sprintf("%s has config %s, which no image in index.json uses", where, ce.blob.digest)})
@@ -93,7 +103,7 @@ func (v *verifier) dockerAgrees(where string, dm dockerManifest, img *vImage, la
 			Expected: strings.Join(img.layers, " "), Found: strings.Join(layers, " ")})
 	}
 	for _, tag := range dm.RepoTags {
-		if !v.namesMatch(img.res.Names, tag) {
+		if !img.named(tag) {
 			v.add(Check{Name: "agree", Entry: ManifestFile, Image: label, Severity: SeverityError,
 				Message:  fmt.Sprintf("%s RepoTags has %s, which index.json does not name", where, tag),
 				Expected: strings.Join(img.res.Names, " "), Found: tag})
@@ -101,8 +111,12 @@ func (v *verifier) dockerAgrees(where string, dm dockerManifest, img *vImage, la
 	}
 	// docker load tags only what RepoTags lists, so a tag index.json gives
 	// and manifest.json leaves out is lost to docker users.
+	tags := map[string]bool{}
+	for _, tag := range dm.RepoTags {
+		tags[normRef(tag)] = true
+	}
 	for _, n := range img.res.Names {
-		if ref, err := name.NewTag(n, name.WeakValidation); err == nil && !v.namesMatch(dm.RepoTags, ref.Name()) {
+		if ref, err := name.NewTag(n, name.WeakValidation); err == nil && !tags[ref.Name()] {
 			v.add(Check{Name: "agree", Entry: ManifestFile, Image: label, Severity: SeverityError,
 				Message:  fmt.Sprintf("index.json names %s, but %s RepoTags does not", n, where),
 				Expected: n, Found: strings.Join(dm.RepoTags, " ")})
@@ -155,6 +169,39 @@ func (v *verifier) touchLegacy(layer string) {
 	}
 }
 
+// legacyDirs maps each legacy layer id (<id>/layer.tar) to the entry its
+// layer.tar resolves to. skopeo and podman write layers as <hex>.tar and
+// keep <id>/{layer.tar,json,VERSION} beside them, layer.tar a symlink, for
+// old docker versions.
+func (v *verifier) legacyDirs() map[string]*vEntry {
+	if v.legacy != nil {
+		return v.legacy
+	}
+	dirs := map[string]*vEntry{}
+	v.legacy, v.legacyOf = dirs, map[*vEntry][]string{}
+	for _, e := range v.order {
+		if dir, base := path.Split(e.name); base == "layer.tar" && dir != "" {
+			if target, _ := v.resolve(e.name); target != nil {
+				id := strings.TrimSuffix(dir, "/")
+				dirs[id] = target
+				v.legacyOf[target] = append(v.legacyOf[target], id)
+			}
+		}
+	}
+	return dirs
+}
+
+// touchLegacyDirs marks a legacy layer directory used when the layer it
+// holds or points to is.
+func (v *verifier) touchLegacyDirs() {
+	for id, target := range v.legacyDirs() {
+		if target.ref {
+			v.lookup(id + "/layer.tar")
+			v.touchLegacy(id + "/layer.tar")
+		}
+	}
+}
+
 // checkRepositories checks the legacy repositories file against manifest.json.
 func (v *verifier) checkRepositories() {
 	e := v.metaEntry(RepositoriesFile)
@@ -180,23 +227,30 @@ func (v *verifier) repositoryAgrees(ref, top string) {
 		return
 	}
 	c := Check{Name: "agree", Entry: RepositoriesFile, Image: ref, OK: true, Severity: SeverityWarning, Message: "top layer id"}
-	if want := topLayerID(img); want != top {
-		c.OK, c.Expected, c.Found = false, want, top
+	if ids := v.topLayerIDs(img); !slices.Contains(ids, top) {
+		c.OK, c.Expected, c.Found = false, strings.Join(ids, " or "), top
 	}
 	v.add(c)
 }
 
-// topLayerID is the id repositories gives an image: the last layer's
-// directory in legacy archives, the last blob's hex in bundles.
-func topLayerID(img *vImage) string {
+// topLayerIDs are the ids repositories may give an image: the last layer's
+// directory in legacy archives, a legacy directory whose layer.tar points
+// to the last layer, or the last blob's hex in bundles.
+func (v *verifier) topLayerIDs(img *vImage) []string {
 	if len(img.layers) == 0 {
-		return ""
+		return nil
 	}
-	dir, base := path.Split(img.layers[len(img.layers)-1])
+	last := img.layers[len(img.layers)-1]
+	dir, base := path.Split(last)
 	if base == "layer.tar" {
-		return strings.TrimSuffix(dir, "/")
+		return []string{strings.TrimSuffix(dir, "/")}
 	}
-	return base
+	ids := []string{strings.TrimSuffix(strings.TrimSuffix(base, ".gz"), ".tar")}
+	if target, _ := v.resolve(last); target != nil {
+		v.legacyDirs()
+		ids = append(ids, v.legacyOf[target]...)
+	}
+	return ids
 }
 
 func sortedKeys[T any](m map[string]T) []string {
@@ -218,21 +272,18 @@ func normRef(s string) string {
 	return ref.Name()
 }
 
-func (v *verifier) namesMatch(names []string, ref string) bool {
-	want := normRef(ref)
-	for _, n := range names {
-		if normRef(n) == want {
-			return true
-		}
-	}
-	return false
-}
-
+// imageNamed finds the image ref names, through an index built on first
+// use, once every name is known.
 func (v *verifier) imageNamed(ref string) *vImage {
-	for _, img := range v.images {
-		if v.namesMatch(img.res.Names, ref) {
-			return img
+	if v.byName == nil {
+		v.byName = map[string]*vImage{}
+		for _, img := range v.images {
+			for n := range img.norm {
+				if v.byName[n] == nil {
+					v.byName[n] = img
+				}
+			}
 		}
 	}
-	return nil
+	return v.byName[normRef(ref)]
 }

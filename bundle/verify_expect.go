@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -25,9 +26,11 @@ func (v *verifier) crossCheck() {
 	}
 	v.checkRepositories()
 	v.checkLinks()
+	v.touchLegacyDirs()
 	v.checkExtra()
 	v.checkExpected()
 	v.checkPlatforms()
+	v.passStructure()
 }
 
 // checkLinks reports links whose target is not in the archive.
@@ -71,11 +74,12 @@ func (v *verifier) checkExpected() {
 			v.add(Check{Name: "expected-image", Image: want, Severity: SeverityError, Message: "not a valid reference: " + err.Error()})
 			continue
 		}
-		img := v.findRef(ref)
-		c := Check{Name: "expected-image", Image: want, OK: img != nil, Severity: SeverityError}
-		if img == nil {
-			c.Expected, c.Found = ref.Name(), "no image of that name"
-		} else {
+		found := v.findRef(ref)
+		c := Check{Name: "expected-image", Image: want, OK: len(found) > 0, Severity: SeverityError}
+		if !c.OK {
+			c.Expected, c.Found = ref.Name(), "no image of that name"+v.unnamedNote()
+		}
+		for _, img := range found {
 			matched[img] = true
 		}
 		v.add(c)
@@ -90,29 +94,42 @@ func (v *verifier) checkExpected() {
 	}
 }
 
-// findRef matches a reference by name, or a digest reference by the
-// manifest digest of an image of the same repository.
-func (v *verifier) findRef(ref name.Reference) *vImage {
+// unnamedNote explains a miss when some images carry no repository name,
+// as in skopeo's oci-archive, whose ref.name holds only a tag.
+func (v *verifier) unnamedNote() string {
+	n := 0
 	for _, img := range v.images {
-		if v.namesMatch(img.res.Names, ref.Name()) {
-			return img
+		if len(img.res.Names) == 0 {
+			n++
 		}
 	}
-	d, ok := ref.(name.Digest)
-	if !ok {
-		return nil
+	if n == 0 {
+		return ""
 	}
+	return fmt.Sprintf(" (%d image(s) in the archive have no repository name: their ref.name is only a tag)", n)
+}
+
+// findRef matches a reference by name (every platform of a multi-platform
+// image), or a digest reference by the manifest digest of an image of the
+// same repository.
+func (v *verifier) findRef(ref name.Reference) []*vImage {
+	var found []*vImage
+	d, isDigest := ref.(name.Digest)
 	for _, img := range v.images {
-		if img.res.Digest != d.DigestStr() {
-			continue
-		}
-		for _, n := range img.res.Names {
-			if r, err := name.ParseReference(n, name.WeakValidation); err == nil && r.Context().Name() == d.Context().Name() {
-				return img
-			}
+		if img.named(ref.Name()) || (isDigest && img.res.Digest == d.DigestStr() && sameRepo(img.res.Names, d)) {
+			found = append(found, img)
 		}
 	}
-	return nil
+	return found
+}
+
+func sameRepo(names []string, d name.Digest) bool {
+	for _, n := range names {
+		if r, err := name.ParseReference(n, name.WeakValidation); err == nil && r.Context().Name() == d.Context().Name() {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *verifier) checkPlatforms() {
@@ -137,6 +154,26 @@ func (v *verifier) checkPlatforms() {
 			c.Severity, c.Message = SeverityWarning, err.Error()
 		}
 		v.add(c)
+	}
+}
+
+// structureChecks say what a check of each name covers, so that a clean
+// archive's report still lists them as passed.
+var structureChecks = []struct{ name, msg string }{
+	{"archive", "a well-formed tar, read to the end"},
+	{"path", "no empty, absolute or .. paths"},
+	{"link", "no links leaving the archive or dangling"},
+	{"type", "only regular files, directories and links"},
+	{"duplicate", "no name stored twice"},
+	{"extra", "every entry referenced"},
+}
+
+// passStructure records the structure checks that found nothing.
+func (v *verifier) passStructure() {
+	for _, sc := range structureChecks {
+		if !slices.ContainsFunc(v.rep.Checks, func(c Check) bool { return c.Name == sc.name }) {
+			v.pass(sc.name, "", "%s", sc.msg)
+		}
 	}
 }
 

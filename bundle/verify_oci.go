@@ -22,6 +22,7 @@ type vImage struct {
 	layers []string
 	// docker is true once a manifest.json entry was matched to it.
 	docker bool
+	norm   map[string]bool // normalised names
 }
 
 func (img *vImage) label() string {
@@ -34,22 +35,22 @@ func (img *vImage) label() string {
 	return img.res.Config
 }
 
+// addNames adds names, keeping a set of their normalised forms so that
+// matching stays linear however many names a hostile archive gives.
 func (img *vImage) addNames(names ...string) {
+	if img.norm == nil {
+		img.norm = map[string]bool{}
+	}
 	for _, n := range names {
-		if n != "" && !containsString(img.res.Names, n) {
+		if n != "" && !img.norm[normRef(n)] {
+			img.norm[normRef(n)] = true
 			img.res.Names = append(img.res.Names, n)
 		}
 	}
 }
 
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
+// named reports whether ref names this image.
+func (img *vImage) named(ref string) bool { return img.norm[normRef(ref)] }
 
 // checkOCI walks index.json down to every layer.
 func (v *verifier) checkOCI() {
@@ -123,7 +124,7 @@ func (v *verifier) walkIndex(im *v1.IndexManifest, where string, parentNames []s
 			}
 			v.walkIndex(&child, e.name, names, depth+1)
 		case mt.IsImage():
-			v.ociImage(d, e, names, from)
+			v.ociImage(d, e, names, where)
 		default:
 			v.warn("index", e.name, "media type %q is not an image; only its digest was checked", mt)
 		}
@@ -137,15 +138,21 @@ func firstOr(list []string, def string) string {
 	return def
 }
 
+// mediaTypeOf reads a manifest's own mediaType for descriptors that leave
+// it out; early OCI manifests lack one too, and then only the shape tells.
 func mediaTypeOf(data []byte) types.MediaType {
 	var m struct {
 		MediaType types.MediaType `json:"mediaType"`
+		Manifests json.RawMessage `json:"manifests"`
 	}
 	_ = json.Unmarshal(data, &m)
-	if m.MediaType == "" {
-		return types.OCIManifestSchema1
+	switch {
+	case m.MediaType != "":
+		return m.MediaType
+	case m.Manifests != nil:
+		return types.OCIImageIndex
 	}
-	return m.MediaType
+	return types.OCIManifestSchema1
 }
 
 // descriptorNames are the names loaders give an index entry. ref.name is
@@ -160,7 +167,8 @@ func descriptorNames(d v1.Descriptor) []string {
 	return nil
 }
 
-func (v *verifier) ociImage(d v1.Descriptor, e *vEntry, names []string, from string) {
+// ociImage checks one image manifest that the index named where lists.
+func (v *verifier) ociImage(d v1.Descriptor, e *vEntry, names []string, where string) {
 	if img := v.byManifest[d.Digest]; img != nil {
 		img.addNames(names...)
 		return
@@ -183,7 +191,7 @@ func (v *verifier) ociImage(d v1.Descriptor, e *vEntry, names []string, from str
 		img.res.entries = append(img.res.entries, ce.name)
 		img.cfg = v.parseConfig(ce, label)
 	}
-	v.platformAgrees(d, img, label)
+	v.platformAgrees(d, img, where, label)
 	for i, l := range m.Layers {
 		name := BlobPath(l.Digest)
 		img.layers = append(img.layers, name)
@@ -228,7 +236,7 @@ func (v *verifier) parseConfig(e *vEntry, label string) *v1.ConfigFile {
 
 // platformAgrees compares index.json's platform with the config's, since
 // loaders pick images by the first and run them by the second.
-func (v *verifier) platformAgrees(d v1.Descriptor, img *vImage, label string) {
+func (v *verifier) platformAgrees(d v1.Descriptor, img *vImage, where, label string) {
 	if img.cfg == nil {
 		return
 	}
@@ -240,7 +248,7 @@ func (v *verifier) platformAgrees(d v1.Descriptor, img *vImage, label string) {
 	p := *d.Platform
 	if p.OS != cp.OS || p.Architecture != cp.Architecture || (p.Variant != "" && cp.Variant != "" && p.Variant != cp.Variant) ||
 		(p.OSVersion != "" && p.OSVersion != cp.OSVersion) {
-		v.add(Check{Name: "agree", Entry: IndexFile, Image: label, Severity: SeverityError, Message: "index.json platform against the config's",
+		v.add(Check{Name: "agree", Entry: where, Image: label, Severity: SeverityError, Message: "the index's platform against the config's",
 			Expected: platformString(cp), Found: platformString(p)})
 	}
 }

@@ -35,51 +35,14 @@ type vEntry struct {
 	meta  bool   // small JSON (or legacy metadata) kept in data
 	data  []byte
 	ref   bool // something refers to it
-	// diff is written by a hashing worker: read it only after the pool
-	// is done.
+	// blob and hashed are set once the entry's last byte is read; diff
+	// may be written by a worker: read it only after the pool is done.
 	blob   blobHash
 	diff   diffResult
 	hashed bool
 }
 
 func (e *vEntry) regular() bool { return e.typ == tar.TypeReg }
-
-type verifier struct {
-	o         verifyOptions
-	rep       *Report
-	entries   map[string]*vEntry
-	order     []*vEntry
-	firstBulk string // the first entry that is not metadata
-	outOfOrd  string // the first metadata entry after firstBulk
-	metaBytes int64
-	current   string // the entry being read, for errors
-	headers   int
-
-	hasIndex   bool
-	hasDocker  bool
-	images     []*vImage
-	byManifest map[v1.Hash]*vImage
-	diffSeen   map[string]bool
-}
-
-func newVerifier(o verifyOptions) *verifier {
-	return &verifier{o: o, rep: &Report{MetadataFirst: true}, entries: map[string]*vEntry{},
-		byManifest: map[v1.Hash]*vImage{}, diffSeen: map[string]bool{}}
-}
-
-func (v *verifier) add(c Check) { v.rep.Checks = append(v.rep.Checks, c) }
-
-func (v *verifier) fail(name, entry, msg string, args ...any) {
-	v.add(Check{Name: name, Entry: entry, Severity: SeverityError, Message: fmt.Sprintf(msg, args...)})
-}
-
-func (v *verifier) warn(name, entry, msg string, args ...any) {
-	v.add(Check{Name: name, Entry: entry, Severity: SeverityWarning, Message: fmt.Sprintf(msg, args...)})
-}
-
-func (v *verifier) pass(name, entry, msg string, args ...any) {
-	v.add(Check{Name: name, Entry: entry, OK: true, Severity: SeverityError, Message: fmt.Sprintf(msg, args...)})
-}
 
 // scan makes the one pass over the archive. It returns true when the archive
 // could not be read to its end, which leaves nothing sound to cross-check.

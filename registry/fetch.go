@@ -96,21 +96,12 @@ func (f *Fetcher) Run(ctx context.Context) error {
 // Fetched is the number of bytes downloaded so far.
 func (f *Fetcher) Fetched() int64 { return f.copied.Load() }
 
-// errRetryable marks a transfer that broke mid-body, which the transport's
-// own retries (for whole requests) do not cover.
-const fetchAttempts = 3
-
 func (f *Fetcher) fetch(ctx context.Context, p *pending) error {
-	var err error
-	for attempt := 0; attempt < fetchAttempts && ctx.Err() == nil; attempt++ {
-		if err = f.fetchOnce(p); err == nil {
-			return nil
-		}
-		if errors.Is(err, context.Canceled) {
-			break
-		}
+	err := retryTransfer(ctx, func() error { return f.fetchOnce(p) })
+	if err != nil {
+		return fmt.Errorf("fetching layer %s of %s: %w", p.desc.Digest, p.source.Source, err)
 	}
-	return fmt.Errorf("fetching layer %s of %s: %w", p.desc.Digest, p.source.Source, err)
+	return nil
 }
 
 func (f *Fetcher) fetchOnce(p *pending) error {

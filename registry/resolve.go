@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -60,7 +61,7 @@ func (c *Client) resolveTargets(ctx context.Context, ref string, targets []Targe
 			err = fmt.Errorf("%s: %w: media type %s", ref, ErrUnsupportedManifest, top.MediaType)
 		}
 		if err == nil {
-			out[i], err = c.resolveImage(ref, r, desc, t, &memo)
+			out[i], err = c.resolveImage(ctx, ref, r, desc, t, &memo)
 		}
 		errs[i] = err
 	}
@@ -99,12 +100,12 @@ func (c *Client) resolveChild(ctx context.Context, r name.Reference, desc *remot
 
 // resolveImage fetches the config and checks the image really is for t:
 // an index entry can lie, and a single-platform image has only its config.
-func (c *Client) resolveImage(src string, r name.Reference, desc *remote.Descriptor, t Target, memo *resolveMemo) (*Resolved, error) {
+func (c *Client) resolveImage(ctx context.Context, src string, r name.Reference, desc *remote.Descriptor, t Target, memo *resolveMemo) (*Resolved, error) {
 	img, err := desc.Image()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", src, err)
 	}
-	config, err := memo.config(img, desc.Manifest)
+	config, err := memo.config(ctx, img, desc.Manifest)
 	if err != nil {
 		return nil, fmt.Errorf("%s: fetching config: %w", src, err)
 	}
@@ -135,8 +136,9 @@ func (c *Client) resolveImage(src string, r name.Reference, desc *remote.Descrip
 }
 
 // config fetches an image's config once per digest. The digest comes from
-// the manifest: go-containerregistry's ConfigName would fetch the config.
-func (m *resolveMemo) config(img v1.Image, manifest []byte) ([]byte, error) {
+// the manifest: go-containerregistry's ConfigName would fetch the config,
+// and its RawConfigFile keeps a body cut short by a dropped connection.
+func (m *resolveMemo) config(ctx context.Context, img v1.Image, manifest []byte) ([]byte, error) {
 	mf, err := v1.ParseManifest(bytes.NewReader(manifest))
 	if err != nil {
 		return nil, fmt.Errorf("parsing manifest: %w", err)
@@ -144,7 +146,12 @@ func (m *resolveMemo) config(img v1.Image, manifest []byte) ([]byte, error) {
 	if cfg, ok := m.configs[mf.Config.Digest]; ok {
 		return cfg, nil
 	}
-	cfg, err := img.RawConfigFile()
+	var cfg []byte
+	err = retryTransfer(ctx, func() error {
+		var err error
+		cfg, err = fetchBlob(img, mf.Config.Digest)
+		return err
+	})
 	if err == nil {
 		m.configs[mf.Config.Digest] = cfg
 	}
@@ -201,4 +208,18 @@ func familiarRegistry(host string) string {
 
 func isImageManifest(mt string) bool {
 	return types.MediaType(mt).IsImage()
+}
+
+// fetchBlob reads a small blob, verified against its digest.
+func fetchBlob(img v1.Image, h v1.Hash) ([]byte, error) {
+	l, err := img.LayerByDigest(h)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
 }

@@ -362,11 +362,15 @@ bench_reorder() {
 
 # bench_list BUNDLE MANIFEST_LAST : ferry list on a ferry bundle against
 # getting manifest.json out of a manifest-last .tar.zst, which means
-# decompressing all of it.
+# decompressing all of it. `ferry --help` gives the floor: starting the
+# binary, which is most of what ferry list costs.
 bench_list() {
 	local bundle=$1 mlast=$2 run read
 	for ((run = 1; run <= BENCH_RUNS; run++)); do
 		bench_say "list: run $run/$BENCH_RUNS"
+		bench_reset
+		bench_step "$ferry" --help
+		bench_record list.floor - -
 		bench_reset
 		bench_step "$ferry" list -o json "$bundle"
 		bench_record list.ferry "$(stat -c %s "$bundle")" -
@@ -413,7 +417,8 @@ ratio() {
 	shift 3
 	[ $# -gt 0 ] || set -- wall cpu rss size
 	for c in "$@"; do
-		out+=" $c $(bench_ratio "$(bench_median "$a" "$c")" "$(bench_median "$b" "$c")")"
+		# Compressed sizes differ by fractions of a percent: show three digits.
+		out+=" $c $(bench_ratio "$(bench_median "$a" "$c")" "$(bench_median "$b" "$c")" "$([ "$c" = size ] && echo 3 || echo 2)")"
 	done
 	printf '  %-44s%s\n' "$label" "$out"
 }
@@ -462,6 +467,7 @@ report() {
 	ratio "ferry reorder, large/small input:" r-large.ferry r-small.ferry wall rss size
 	ratio "bsdtar + zstd, large/small input:" r-large.pipe r-small.pipe wall rss size
 	row "list: ferry list -o json" list.ferry
+	row "list: ferry --help (process start-up only)" list.floor
 	row "list: zstd -dc | bsdtar -xOf - manifest.json" list.pipe
 	ratio "pipeline/ferry (speed-up; target >= 100x):" list.pipe list.ferry wall
 	if [ "$have_verify" = 1 ]; then

@@ -126,6 +126,7 @@ func structureCases(f *Fixture) []Case {
 		{Name: "unreferenced file", Data: with(Reg("notes.txt", []byte("hello"))), Check: "extra", Mention: "notes.txt"},
 		{Name: "blob not named by digest", Data: with(Reg("blobs/sha256/notadigest", []byte("x"))), Check: "blob-digest", Mention: "blobs/sha256/notadigest"},
 		{Name: "empty name", Data: with(Reg(".", []byte("x"))), Check: "path", Mention: "empty"},
+		{Name: "140k empty entries, zstd", Data: Zstd(ManyEntries(140_000)), Check: "limit", Mention: "entries"},
 	}
 }
 
@@ -241,6 +242,7 @@ func metadataCases(f *Fixture) []Case {
 			return v
 		}), Check: "agree", Mention: "linux/arm64"},
 		{Name: "no metadata at all", Data: layerOnly, Check: "archive", Mention: "no usable index.json"},
+		{Name: "4 MiB manifest.json of 270k entries", Data: replace(bundle.ManifestFile, manyDockerEntries(4<<20)), Check: "limit", Mention: "problems"},
 	}
 }
 
@@ -263,6 +265,7 @@ func otherFormatCases() []Case {
 		{Name: "crane tarball, flipped layer", Data: Tar(ces), Check: "blob-digest", Mention: craneLayer},
 		{Name: "docker save legacy", Data: legacy, WantOK: true},
 		{Name: "docker save legacy, wrong layer", Data: Tar(les), Check: "diff-id", Mention: id + "/layer.tar"},
+		{Name: "skopeo docker-archive", Data: SkopeoArchive(img, [][]byte{raw1, TarLayer(6, 8192)}), WantOK: true},
 	}
 }
 
@@ -309,4 +312,25 @@ func HeaderOffset(tarBytes []byte, name string) int {
 		}
 	}
 	panic("no header for " + name)
+}
+
+// ManyEntries is a tar of n empty files: megabytes compressed, and every
+// entry costs a verifier memory unless it bounds them.
+func ManyEntries(n int) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for i := 0; i < n; i++ {
+		_ = tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("f/%d", i), Typeflag: tar.TypeReg, Mode: 0o644})
+	}
+	_ = tw.Close()
+	return buf.Bytes()
+}
+
+// manyDockerEntries is a manifest.json of up to size bytes naming a missing
+// config again and again: every entry is a problem, and matching them
+// against index.json must not take quadratic time.
+func manyDockerEntries(size int) []byte {
+	one := `{"Config":"x"},`
+	n := (size - 2) / len(one)
+	return []byte("[" + strings.TrimSuffix(strings.Repeat(one, n), ",") + "]")
 }

@@ -55,3 +55,33 @@ func LegacyArchive(img bundle.Image, rawLayers [][]byte) []byte {
 	repos, _ := json.Marshal(map[string]map[string]string{repo: {img.Tag: top}})
 	return Tar(append(entries, Reg(bundle.ManifestFile, manifest), Reg(bundle.RepositoriesFile, repos)))
 }
+
+// SkopeoArchive lays an image out as skopeo and podman write a
+// docker-archive: layers as <diff_id hex>.tar, referenced from
+// manifest.json, and legacy <id>/layer.tar symlinks to them, with
+// repositories naming the top legacy id.
+func SkopeoArchive(img bundle.Image, rawLayers [][]byte) []byte {
+	m, err := img.Parsed()
+	if err != nil {
+		panic(err)
+	}
+	var entries []Entry
+	var layers []string
+	var top string
+	for i, raw := range rawLayers {
+		name := Hash(raw).Hex + ".tar"
+		id := fmt.Sprintf("%064x", 100+i)
+		v1json, _ := json.Marshal(map[string]any{"id": id, "os": "windows"})
+		entries = append(entries, Reg(name, raw),
+			Entry{Hdr: tar.Header{Name: id + "/layer.tar", Linkname: "../" + name, Typeflag: tar.TypeSymlink, Mode: 0o777}},
+			Reg(id+"/VERSION", []byte("1.0")), Reg(id+"/json", v1json))
+		layers = append(layers, name)
+		top = id
+	}
+	cfgName := m.Config.Digest.Hex + ".json"
+	entries = append(entries, Reg(cfgName, img.Config))
+	repo := strings.TrimSuffix(img.Name, ":"+img.Tag)
+	manifest, _ := json.Marshal([]map[string]any{{"Config": cfgName, "RepoTags": []string{img.Name}, "Layers": layers}})
+	repos, _ := json.Marshal(map[string]map[string]string{repo: {img.Tag: top}})
+	return Tar(append(entries, Reg(bundle.ManifestFile, manifest), Reg(bundle.RepositoriesFile, repos)))
+}

@@ -113,11 +113,12 @@ bench_fmt_secs() {
 	awk -v s="$1" 'BEGIN { if (s == "-") print "-"; else if (s < 0.1) printf "%.3f\n", s; else printf "%.2f\n", s }'
 }
 
-# bench_ratio A B : A/B as "0.42x", or "-" when either is missing or B is 0.
+# bench_ratio A B [DIGITS] : A/B as "0.42x", or "-" when either is missing
+# or B is 0. Ratios of 10 and more are rounded to whole numbers.
 bench_ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN {
+	awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN {
 		if (a == "-" || b == "-" || b + 0 == 0) { print "-"; exit }
-		r = a / b; if (r >= 10) printf "%.0fx\n", r; else printf "%.2fx\n", r }'
+		r = a / b; if (r >= 10) printf "%.0fx\n", r; else printf "%." d "fx\n", r }'
 }
 
 # ------------------------------------------------------- registry traffic
