@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -94,17 +95,11 @@ const (
 // match says whether p fits t, and whether that is a real build match or a
 // Windows image that carries no os.version (built FROM scratch).
 func (t Target) match(p v1.Platform) selection {
-	if !t.matchesArch(p) {
-		return noMatch
-	}
-	if t.Windows == nil {
+	switch err := t.Check(p); {
+	case err == nil:
 		return matchExact
-	}
-	if p.OSVersion == "" {
+	case errors.Is(err, ErrNoOSVersion):
 		return matchNoOSVersion
-	}
-	if t.Windows.Matches(p.OSVersion) {
-		return matchExact
 	}
 	return noMatch
 }
@@ -147,4 +142,57 @@ func describePlatforms(idx *v1.IndexManifest) string {
 		return "no platforms"
 	}
 	return strings.Join(out, ", ")
+}
+
+// ErrNoOSVersion is returned by Target.Check for a Windows image without
+// os.version (built FROM scratch): it may or may not suit the build.
+var ErrNoOSVersion = errors.New("image has no os.version")
+
+// Check says why an image's platform (from its config) does not suit t,
+// with the same rules used to select images: os and architecture exactly,
+// variant when both name one, a Windows os.version by build number.
+func (t Target) Check(p v1.Platform) error {
+	switch {
+	case !t.matchesArch(p):
+		return fmt.Errorf("image is %s, not %s", formatPlatform(p), t)
+	case t.Windows == nil:
+		return nil
+	case p.OSVersion == "":
+		return fmt.Errorf("%w (built FROM scratch?), so its Windows build is unknown", ErrNoOSVersion)
+	case !t.Windows.Matches(p.OSVersion):
+		return fmt.Errorf("os.version %s is not build %s (%s)", p.OSVersion, t.Windows.Build, t.Windows.Name)
+	}
+	return nil
+}
+
+// ParseTargets reads the --platform and --windows-version flags every
+// command shares: a comma-separated list of either. Windows releases imply
+// windows/amd64, so a platform other than that alongside them is an error.
+func ParseTargets(platforms, windowsVersions string) ([]Target, error) {
+	if windowsVersions != "" {
+		if platforms != "" && !strings.HasPrefix(platforms, "windows/amd64") {
+			return nil, fmt.Errorf("--windows-version implies windows/amd64; drop --platform %s", platforms)
+		}
+		versions, err := ParseWindowsVersions(windowsVersions)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]Target, len(versions))
+		for i, v := range versions {
+			out[i] = WindowsTarget(v)
+		}
+		return out, nil
+	}
+	var out []Target
+	for _, p := range strings.Split(platforms, ",") {
+		if strings.TrimSpace(p) == "" {
+			continue
+		}
+		t, err := ParseTarget(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }

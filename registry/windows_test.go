@@ -144,3 +144,49 @@ func TestPlaceholders(t *testing.T) {
 		t.Errorf("{version} = %q", got)
 	}
 }
+
+func TestTargetCheck(t *testing.T) {
+	tg := windowsTarget(t, "ltsc2022")
+	cases := []struct {
+		p    v1.Platform
+		want error
+		ok   bool
+	}{
+		{win("10.0.20348.2322"), nil, true},
+		{win(""), ErrNoOSVersion, false},
+		{win("10.0.17763.1"), nil, false},
+		{v1.Platform{OS: "linux", Architecture: "amd64"}, nil, false},
+	}
+	for _, c := range cases {
+		err := tg.Check(c.p)
+		if (err == nil) != c.ok || (c.want != nil && !errors.Is(err, c.want)) {
+			t.Errorf("Check(%v) = %v", c.p, err)
+		}
+	}
+}
+
+func TestParseTargets(t *testing.T) {
+	ts, err := ParseTargets("", "1809,2025")
+	if err != nil || len(ts) != 2 || ts[1].Windows.Build != "10.0.26100" {
+		t.Fatalf("%v %v", ts, err)
+	}
+	ts, err = ParseTargets("linux/amd64,linux/arm64/v8", "")
+	if err != nil || len(ts) != 2 || ts[1].Platform.Variant != "v8" {
+		t.Fatalf("%v %v", ts, err)
+	}
+	if _, err := ParseTargets("linux/amd64", "1809"); err == nil {
+		t.Fatal("linux platform with a Windows version accepted")
+	}
+	if ts, err := ParseTargets("", ""); err != nil || len(ts) != 0 {
+		t.Fatalf("%v %v", ts, err)
+	}
+}
+
+func windowsTarget(t *testing.T, name string) Target {
+	t.Helper()
+	v, err := ParseWindowsVersion(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return WindowsTarget(v)
+}

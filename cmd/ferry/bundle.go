@@ -175,29 +175,15 @@ func (o *bundleOptions) plan(cmd *cobra.Command) ([]bundleJob, bundle.Compressio
 }
 
 func (o *bundleOptions) targets(cmd *cobra.Command) ([]registry.Target, error) {
-	if o.windowsVersions != "" {
-		if cmd.Flags().Changed("platform") && !strings.HasPrefix(o.platform, "windows/amd64") {
-			return nil, fmt.Errorf("--windows-version implies windows/amd64; drop --platform %s", o.platform)
-		}
-		versions, err := registry.ParseWindowsVersions(o.windowsVersions)
-		if err != nil {
-			return nil, err
-		}
-		var out []registry.Target
-		for _, v := range versions {
-			out = append(out, registry.WindowsTarget(v))
-		}
-		return out, nil
+	platforms := o.platform
+	if o.windowsVersions != "" && !cmd.Flags().Changed("platform") {
+		platforms = ""
 	}
-	var out []registry.Target
-	for _, p := range strings.Split(o.platform, ",") {
-		t, err := registry.ParseTarget(p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
+	targets, err := registry.ParseTargets(platforms, o.windowsVersions)
+	if err == nil && len(targets) == 0 {
+		err = fmt.Errorf("--platform is empty: give os/arch, e.g. linux/amd64")
 	}
-	return out, nil
+	return targets, err
 }
 
 func (o *bundleOptions) compressionFor(path string) (bundle.Compression, error) {

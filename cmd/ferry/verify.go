@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -125,51 +126,29 @@ func readImageList(path string) ([]string, error) {
 // target parses --platform and --windows-version the way `ferry bundle`
 // does, so a bundle verifies against the flags that built it.
 func (o *verifyOptions) target() (registry.Target, bool, error) {
-	if o.windowsVersion != "" {
-		if o.platform != "" && !strings.HasPrefix(o.platform, "windows/amd64") {
-			return registry.Target{}, false, fmt.Errorf("--windows-version implies windows/amd64; drop --platform %s", o.platform)
-		}
-		v, err := registry.ParseWindowsVersion(o.windowsVersion)
-		if err != nil {
-			return registry.Target{}, false, err
-		}
-		return registry.WindowsTarget(v), true, nil
-	}
-	if o.platform == "" {
+	targets, err := registry.ParseTargets(o.platform, o.windowsVersion)
+	switch {
+	case err != nil:
+		return registry.Target{}, false, err
+	case len(targets) > 1:
+		return registry.Target{}, false, fmt.Errorf("a bundle is for one platform or Windows version; give one, not %d", len(targets))
+	case len(targets) == 0:
 		return registry.Target{}, false, nil
 	}
-	t, err := registry.ParseTarget(o.platform)
-	return t, err == nil, err
+	return targets[0], true, nil
 }
 
-// platformCheck matches a config's platform against t: os and architecture
-// exactly, variant when both name one (arm64 means v8), and a Windows
-// os.version by build number, since monthly patches change the revision.
+// platformCheck matches a config's platform against t by the rules bundle
+// selection uses; a Windows image without os.version is unconfirmed, a
+// warning, since FROM-scratch images legitimately lack it.
 func platformCheck(t registry.Target) func(v1.Platform) error {
 	return func(p v1.Platform) error {
-		want := t.Platform
-		if p.OS != want.OS || p.Architecture != want.Architecture ||
-			(want.Variant != "" && p.Variant != "" && variant(p) != variant(want)) {
-			return fmt.Errorf("image is %s, not %s", platformString(&p), t)
+		err := t.Check(p)
+		if errors.Is(err, registry.ErrNoOSVersion) {
+			return fmt.Errorf("%w: %v", bundle.ErrPlatformUnconfirmed, err)
 		}
-		if t.Windows == nil {
-			return nil
-		}
-		if p.OSVersion == "" {
-			return fmt.Errorf("%w: the image has no os.version (built FROM scratch?), so its Windows build is unknown", bundle.ErrPlatformUnconfirmed)
-		}
-		if !t.Windows.Matches(p.OSVersion) {
-			return fmt.Errorf("os.version %s is not build %s (%s)", p.OSVersion, t.Windows.Build, t.Windows.Name)
-		}
-		return nil
+		return err
 	}
-}
-
-func variant(p v1.Platform) string {
-	if p.Architecture == "arm64" && p.Variant == "" {
-		return "v8"
-	}
-	return p.Variant
 }
 
 // verifyJSON is `ferry verify --output json`.
