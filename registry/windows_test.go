@@ -146,7 +146,7 @@ func TestPlaceholders(t *testing.T) {
 }
 
 func TestTargetCheck(t *testing.T) {
-	tg := windowsTarget(t, "ltsc2022")
+	tg := windows(t, "ltsc2022")
 	cases := []struct {
 		p    v1.Platform
 		want error
@@ -182,11 +182,3 @@ func TestParseTargets(t *testing.T) {
 	}
 }
 
-func windowsTarget(t *testing.T, name string) Target {
-	t.Helper()
-	v, err := ParseWindowsVersion(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return WindowsTarget(v)
-}
