@@ -52,12 +52,9 @@ func (c *Cache) Open(d v1.Descriptor) (io.ReadCloser, error) {
 // blob readers fail at EOF on a mismatch); Put checks the size and only
 // publishes the entry once r has been read to the end without error.
 func (c *Cache) Put(d v1.Descriptor, r io.Reader) error {
-	if d.Digest.Algorithm != "sha256" || len(d.Digest.Hex) != 64 {
-		return fmt.Errorf("blob cache: unsupported digest %q", d.Digest)
-	}
-	tmp, err := os.CreateTemp(filepath.Join(c.dir, "sha256"), ".tmp-*")
+	tmp, err := c.create(d)
 	if err != nil {
-		return fmt.Errorf("blob cache: %w", err)
+		return err
 	}
 	n, err := io.Copy(tmp, r)
 	if err == nil && n != d.Size {
@@ -67,13 +64,33 @@ func (c *Cache) Put(d v1.Descriptor, r io.Reader) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), c.path(d.Digest))
+		_, err = c.commit(tmp.Name(), d)
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return err
 	}
-	return nil
+	return err
+}
+
+// create opens a temp file that commit turns into d's entry.
+func (c *Cache) create(d v1.Descriptor) (*os.File, error) {
+	if d.Digest.Algorithm != "sha256" || len(d.Digest.Hex) != 64 {
+		return nil, fmt.Errorf("blob cache: unsupported digest %q", d.Digest)
+	}
+	tmp, err := os.CreateTemp(filepath.Join(c.dir, "sha256"), ".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("blob cache: %w", err)
+	}
+	return tmp, nil
+}
+
+// commit publishes a complete temp file as d's entry.
+func (c *Cache) commit(tmp string, d v1.Descriptor) (string, error) {
+	final := c.path(d.Digest)
+	if err := os.Rename(tmp, final); err != nil {
+		return "", fmt.Errorf("blob cache: %w", err)
+	}
+	return final, nil
 }
 
 // Remove drops an entry, for one that failed verification on use.

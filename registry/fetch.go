@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -25,16 +26,26 @@ type Fetcher struct {
 
 	mu     sync.Mutex
 	blobs  map[v1.Hash]*pending
-	order  []*pending
-	total  int64
+	queue  chan *pending
+	total  atomic.Int64
 	copied atomic.Int64
+	// dead is closed with err set on the first failed fetch.
+	dead     chan struct{}
+	deadOnce sync.Once
+	err      error
 }
+
+// maxQueued bounds blobs queued and not yet fetched; image lists hold
+// hundreds of layers, not tens of thousands.
+const maxQueued = 1 << 16
 
 type pending struct {
 	desc   v1.Descriptor
 	source *Resolved
-	done   chan struct{}
-	err    error
+	// started is closed once file is set: the download has a temp file
+	// that readers can follow.
+	started chan struct{}
+	file    *growingFile
 	// cached is true for blobs found in the cache, not fetched this run:
 	// those are hashed again as they are read.
 	cached bool
@@ -46,11 +57,12 @@ func (c *Client) NewFetcher(cache *Cache, progress io.Writer) *Fetcher {
 	if progress == nil {
 		progress = io.Discard
 	}
-	return &Fetcher{client: c, cache: cache, progress: progress, blobs: map[v1.Hash]*pending{}}
+	return &Fetcher{client: c, cache: cache, progress: progress, blobs: map[v1.Hash]*pending{}, queue: make(chan *pending, maxQueued), dead: make(chan struct{})}
 }
 
 // Add queues the layers of images not already cached, in order, so the
-// first bundle's layers arrive first. It returns the bytes still to fetch.
+// first bundle's layers arrive first. It may be called while Run runs, as
+// images resolve, and returns the bytes queued so far.
 func (f *Fetcher) Add(images []*Resolved, skipForeign bool) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -63,48 +75,86 @@ func (f *Fetcher) Add(images []*Resolved, skipForeign bool) (int64, error) {
 			if (skipForeign && bundle.IsForeign(l)) || f.blobs[l.Digest] != nil {
 				continue
 			}
-			p := &pending{desc: l, source: img, done: make(chan struct{})}
+			p := &pending{desc: l, source: img, started: make(chan struct{})}
 			f.blobs[l.Digest] = p
 			if f.cache.Has(l) {
 				p.cached = true
-				close(p.done)
+				p.file = newGrowingFile(f.cache.path(l.Digest))
+				p.file.wrote(l.Size)
+				p.file.finish(nil, nil)
+				close(p.started)
 				continue
 			}
-			f.order = append(f.order, p)
-			f.total += l.Size
+			f.queue <- p
+			f.total.Add(l.Size)
 		}
 	}
-	return f.total, nil
+	return f.total.Load(), nil
 }
 
-// Run fetches everything queued, jobs at a time, until done or the first
-// error. Open calls made meanwhile wait for their blob.
+// Queued is the number of bytes queued for fetching so far.
+func (f *Fetcher) Queued() int64 { return f.total.Load() }
+
+// Close says nothing more will be added; Run returns once all is fetched.
+func (f *Fetcher) Close() { close(f.queue) }
+
+// Run fetches what is queued, jobs at a time, until Close and an empty
+// queue, or the first error. Open calls made meanwhile wait for their blob.
 func (f *Fetcher) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(f.client.opts.jobs)
-	for _, p := range f.order {
-		p := p
+	for range max(f.client.opts.jobs, 1) {
 		g.Go(func() error {
-			p.err = f.fetch(ctx, p)
-			close(p.done)
-			return p.err
+			for p := range f.queue {
+				if err := f.fetch(ctx, p); err != nil {
+					f.fail(err)
+					return err
+				}
+			}
+			return nil
 		})
 	}
 	return g.Wait()
+}
+
+// fail records the first error; readers waiting for a blob that will now
+// never be fetched get it instead of waiting forever.
+func (f *Fetcher) fail(err error) {
+	f.deadOnce.Do(func() {
+		f.err = err
+		close(f.dead)
+	})
 }
 
 // Fetched is the number of bytes downloaded so far.
 func (f *Fetcher) Fetched() int64 { return f.copied.Load() }
 
 func (f *Fetcher) fetch(ctx context.Context, p *pending) error {
-	err := retryTransfer(ctx, func() error { return f.fetchOnce(p) })
+	tmp, err := f.cache.create(p.desc)
 	if err != nil {
-		return fmt.Errorf("fetching layer %s of %s: %w", p.desc.Digest, p.source.Source, err)
+		p.file = newGrowingFile("")
+		p.file.finish(err, nil)
+		close(p.started)
+		return err
 	}
+	p.file = newGrowingFile(tmp.Name())
+	close(p.started)
+	err = retryTransfer(ctx, func() error { return f.fetchOnce(p, tmp) })
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		err = fmt.Errorf("fetching layer %s of %s: %w", p.desc.Digest, p.source.Source, err)
+		os.Remove(tmp.Name())
+		p.file.finish(err, nil)
+		return err
+	}
+	p.file.finish(nil, func() (string, error) { return f.cache.commit(tmp.Name(), p.desc) })
 	return nil
 }
 
-func (f *Fetcher) fetchOnce(p *pending) error {
+// fetchOnce downloads the blob into tmp from the start. go-containerregistry
+// verifies the digest at EOF, which is when the size is checked too.
+func (f *Fetcher) fetchOnce(p *pending, tmp *os.File) error {
 	layer, err := p.source.remote.LayerByDigest(p.desc.Digest)
 	if err != nil {
 		return err
@@ -114,7 +164,29 @@ func (f *Fetcher) fetchOnce(p *pending) error {
 		return err
 	}
 	defer rc.Close()
-	return f.cache.Put(p.desc, io.TeeReader(rc, countingWriter{f}))
+	w := &publishingWriter{f: tmp, g: p.file, progress: countingWriter{f}}
+	n, err := io.Copy(w, rc)
+	if err == nil && n != p.desc.Size {
+		err = fmt.Errorf("blob %s: got %d bytes, expected %d", p.desc.Digest, n, p.desc.Size)
+	}
+	return err
+}
+
+// publishingWriter writes at its own offset and tells followers how far
+// the file is complete.
+type publishingWriter struct {
+	f        *os.File
+	g        *growingFile
+	off      int64
+	progress io.Writer
+}
+
+func (w *publishingWriter) Write(b []byte) (int, error) {
+	n, err := w.f.WriteAt(b, w.off)
+	w.off += int64(n)
+	w.g.wrote(w.off)
+	w.progress.Write(b[:n])
+	return n, err
 }
 
 type countingWriter struct{ f *Fetcher }
@@ -125,10 +197,12 @@ func (c countingWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// Open implements bundle.Blobs: it waits until d is in the cache. Blobs
-// fetched this run were verified on download; older cache entries are
-// verified as they are read, and dropped from the cache if they fail, so a
-// rerun fetches them again. Hence bundle.WithBlobsVerified.
+// Open implements bundle.Blobs. A blob still downloading is followed as
+// it grows, so writing overlaps fetching. Blobs fetched this run are
+// verified by the download itself, whose error a reader sees at the end;
+// older cache entries are hashed as they are read, and dropped from the
+// cache if they fail, so a rerun fetches them again. Hence
+// bundle.WithBlobsVerified.
 func (f *Fetcher) Open(ctx context.Context, d v1.Descriptor) (io.ReadCloser, error) {
 	f.mu.Lock()
 	p := f.blobs[d.Digest]
@@ -137,14 +211,17 @@ func (f *Fetcher) Open(ctx context.Context, d v1.Descriptor) (io.ReadCloser, err
 		return nil, fmt.Errorf("blob %s was never queued for fetching", d.Digest)
 	}
 	select {
-	case <-p.done:
+	case <-p.started:
+	case <-f.dead:
+		select {
+		case <-p.started: // it may have been fetched before the failure
+		default:
+			return nil, f.err
+		}
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if p.err != nil {
-		return nil, p.err
-	}
-	rc, err := f.cache.Open(d)
+	rc, err := p.file.open(ctx)
 	if err != nil || !p.cached {
 		return rc, err
 	}

@@ -71,6 +71,7 @@ func bundleFrom(t *testing.T, host string) error {
 	if _, err := f.Add(resolved[0], false); err != nil {
 		return err
 	}
+	f.Close()
 	if err := f.Run(ctx); err != nil {
 		return err
 	}

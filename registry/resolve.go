@@ -29,14 +29,14 @@ type Resolved struct {
 // Resolve fetches ref's manifest for t, choosing among an index's children
 // by platform and Windows build, and its config. Layers are not fetched.
 func (c *Client) Resolve(ctx context.Context, ref string, t Target) (*Resolved, error) {
-	out, errs := c.resolveTargets(ctx, ref, []Target{t})
+	out, errs := c.resolveTargets(ctx, ref, []Target{t}, nil)
 	return out[0], errs[0]
 }
 
 // resolveTargets resolves one reference for several targets, fetching the
 // top manifest once and each child manifest and config once, however many
 // targets share them (a FROM-scratch image serves every Windows version).
-func (c *Client) resolveTargets(ctx context.Context, ref string, targets []Target) ([]*Resolved, []error) {
+func (c *Client) resolveTargets(ctx context.Context, ref string, targets []Target, early func(*Resolved)) ([]*Resolved, []error) {
 	out, errs := make([]*Resolved, len(targets)), make([]error, len(targets))
 	fail := func(err error) ([]*Resolved, []error) {
 		for i := range errs {
@@ -61,7 +61,7 @@ func (c *Client) resolveTargets(ctx context.Context, ref string, targets []Targe
 			err = fmt.Errorf("%s: %w: media type %s", ref, ErrUnsupportedManifest, top.MediaType)
 		}
 		if err == nil {
-			out[i], err = c.resolveImage(ctx, ref, r, desc, t, &memo)
+			out[i], err = c.resolveImage(ctx, ref, r, desc, t, &memo, early)
 		}
 		errs[i] = err
 	}
@@ -100,10 +100,24 @@ func (c *Client) resolveChild(ctx context.Context, r name.Reference, desc *remot
 
 // resolveImage fetches the config and checks the image really is for t:
 // an index entry can lie, and a single-platform image has only its config.
-func (c *Client) resolveImage(ctx context.Context, src string, r name.Reference, desc *remote.Descriptor, t Target, memo *resolveMemo) (*Resolved, error) {
+func (c *Client) resolveImage(ctx context.Context, src string, r name.Reference, desc *remote.Descriptor, t Target, memo *resolveMemo, early func(*Resolved)) (*Resolved, error) {
 	img, err := desc.Image()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", src, err)
+	}
+	named, tag := imageName(r)
+	resolved := func(d v1.Descriptor, config []byte) *Resolved {
+		return &Resolved{
+			Image:      bundle.Image{Name: named, Tag: tag, Descriptor: d, Manifest: desc.Manifest, Config: config},
+			Source:     src,
+			Repository: r.Context(),
+			remote:     img,
+		}
+	}
+	if early != nil {
+		// The manifest names the layers: their fetch can start while the
+		// config is fetched and checked.
+		early(resolved(desc.Descriptor, nil))
 	}
 	config, err := memo.config(ctx, img, desc.Manifest)
 	if err != nil {
@@ -126,13 +140,7 @@ func (c *Client) resolveImage(ctx context.Context, src string, r name.Reference,
 	if d.Platform == nil {
 		d.Platform = &p
 	}
-	named, tag := imageName(r)
-	return &Resolved{
-		Image:      bundle.Image{Name: named, Tag: tag, Descriptor: d, Manifest: desc.Manifest, Config: config},
-		Source:     src,
-		Repository: r.Context(),
-		remote:     img,
-	}, nil
+	return resolved(d, config), nil
 }
 
 // config fetches an image's config once per digest. The digest comes from

@@ -7,10 +7,26 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
+// ResolveOption configures ResolveAll.
+type ResolveOption func(*resolveOptions)
+
+type resolveOptions struct{ early func(*Resolved) }
+
+// WhenManifestKnown calls fn, from several goroutines, as soon as an image's
+// manifest is known and before its config is fetched, so that a Fetcher can
+// start on the layers. The image passed has no Config yet.
+func WhenManifestKnown(fn func(*Resolved)) ResolveOption {
+	return func(o *resolveOptions) { o.early = fn }
+}
+
 // ResolveAll resolves every ref for every target, several refs at a time.
 // The result is indexed [target][ref]. All failures are reported together,
 // so a release engineer fixes an image list in one round.
-func (c *Client) ResolveAll(ctx context.Context, refs []string, targets []Target) ([][]*Resolved, error) {
+func (c *Client) ResolveAll(ctx context.Context, refs []string, targets []Target, opts ...ResolveOption) ([][]*Resolved, error) {
+	var o resolveOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	out := make([][]*Resolved, len(targets))
 	for ti := range targets {
 		out[ti] = make([]*Resolved, len(refs))
@@ -20,7 +36,7 @@ func (c *Client) ResolveAll(ctx context.Context, refs []string, targets []Target
 	g.SetLimit(max(c.opts.jobs, 1) * 2)
 	for ri, ref := range refs {
 		g.Go(func() error {
-			resolved, rerrs := c.resolveTargets(ctx, ref, targets)
+			resolved, rerrs := c.resolveTargets(ctx, ref, targets, o.early)
 			for ti := range targets {
 				out[ti][ri] = resolved[ti]
 			}

@@ -19,7 +19,7 @@ type byteProgress struct {
 	tty   bool
 	bar   *progressbar.ProgressBar
 	done  atomic.Int64
-	total int64
+	total atomic.Int64
 	stop  chan struct{}
 	wg    sync.WaitGroup
 }
@@ -28,13 +28,13 @@ func newByteProgress(out io.Writer, desc string) *byteProgress {
 	return &byteProgress{out: out, desc: desc, tty: out != io.Discard && isTerminal(out)}
 }
 
-func (p *byteProgress) start(total int64) {
-	p.total = total
-	if p.out == io.Discard || total == 0 {
+// start shows progress; the total grows with setTotal as images resolve.
+func (p *byteProgress) start() {
+	if p.out == io.Discard {
 		return
 	}
 	if p.tty {
-		p.bar = progressbar.NewOptions64(total,
+		p.bar = progressbar.NewOptions64(-1,
 			progressbar.OptionSetWriter(p.out.(*os.File)),
 			progressbar.OptionSetDescription(p.desc),
 			progressbar.OptionShowBytes(true),
@@ -43,10 +43,17 @@ func (p *byteProgress) start(total int64) {
 		)
 		return
 	}
-	fmt.Fprintf(p.out, "%s: %s to fetch\n", p.desc, humanBytes(total))
 	p.stop = make(chan struct{})
 	p.wg.Add(1)
 	go p.lines()
+}
+
+// setTotal records how many bytes are to be fetched so far.
+func (p *byteProgress) setTotal(n int64) {
+	p.total.Store(n)
+	if p.bar != nil {
+		p.bar.ChangeMax64(n)
+	}
 }
 
 func (p *byteProgress) lines() {
@@ -58,7 +65,7 @@ func (p *byteProgress) lines() {
 		case <-p.stop:
 			return
 		case <-t.C:
-			fmt.Fprintf(p.out, "%s: %s / %s\n", p.desc, humanBytes(p.done.Load()), humanBytes(p.total))
+			fmt.Fprintf(p.out, "%s: %s / %s\n", p.desc, humanBytes(p.done.Load()), humanBytes(p.total.Load()))
 		}
 	}
 }
