@@ -181,4 +181,3 @@ func TestParseTargets(t *testing.T) {
 		t.Fatalf("%v %v", ts, err)
 	}
 }
-
