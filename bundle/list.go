@@ -88,5 +88,5 @@ func (c *Contents) configPlatform(name string) *v1.Platform {
 	if err != nil {
 		return nil
 	}
-	return &v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant, OSVersion: cf.OSVersion}
+	return cf.Platform()
 }

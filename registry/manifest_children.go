@@ -131,7 +131,7 @@ func platformSuffix(p *v1.Platform) string {
 	if p == nil {
 		return ""
 	}
-	return ", " + formatPlatform(*p)
+	return ", " + p.String()
 }
 
 // filterChildren keeps, for each target, the child bundle selection would
@@ -186,7 +186,7 @@ func dedupeChildren(kids []indexChild, warnf func(string, ...any)) ([]indexChild
 		case prev.desc.Digest == k.desc.Digest:
 			warnf("%s is %s again; listing it once", k.source, prev.source)
 		default:
-			dups = append(dups, fmt.Sprintf("%s from %s and %s", formatPlatform(*k.desc.Platform), prev.source, k.source))
+			dups = append(dups, fmt.Sprintf("%s from %s and %s", k.desc.Platform.String(), prev.source, k.source))
 		}
 	}
 	if len(dups) > 0 {

@@ -76,7 +76,7 @@ func describeEntry(d v1.Descriptor) string {
 	if d.Platform == nil {
 		return "(no platform)"
 	}
-	s := formatPlatform(*d.Platform)
+	s := d.Platform.String()
 	if len(d.Platform.OSFeatures) > 0 {
 		s += " [" + strings.Join(d.Platform.OSFeatures, ",") + "]"
 	}

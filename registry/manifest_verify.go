@@ -158,7 +158,7 @@ func requiredCheck(idx *v1.IndexManifest, t Target) Check {
 		}
 		switch t.match(*d.Platform) {
 		case matchExact:
-			hits = append(hits, formatPlatform(*d.Platform)+" "+d.Digest.String())
+			hits = append(hits, d.Platform.String()+" "+d.Digest.String())
 		case matchNoOSVersion:
 			unversioned = append(unversioned, d.Digest.String())
 		}
@@ -212,7 +212,7 @@ func entryPlatform(d v1.Descriptor) string {
 	if d.Platform == nil {
 		return "(none)"
 	}
-	return formatPlatform(*d.Platform)
+	return d.Platform.String()
 }
 
 // platformKeyString is platformKey for people: the build, not the revision.
@@ -221,7 +221,7 @@ func platformKeyString(p *v1.Platform) string {
 	if b, ok := buildOf(q.OSVersion); ok {
 		q.OSVersion = b
 	}
-	return formatPlatform(q)
+	return q.String()
 }
 
 // verifyEntry fetches one child and checks it against its entry. Only
@@ -330,7 +330,7 @@ func foreignURLsOK(urls []string) (bool, string) {
 // revisions may differ, as a patched image keeps its list entry's build.
 func comparePlatform(want *v1.Platform, got v1.Platform) (bool, string) {
 	if want == nil {
-		return false, "entry has no platform; config says " + formatPlatform(got)
+		return false, "entry has no platform; config says " + got.String()
 	}
 	var diffs []string
 	if want.OS != got.OS {
@@ -348,7 +348,7 @@ func comparePlatform(want *v1.Platform, got v1.Platform) (bool, string) {
 	if len(diffs) > 0 {
 		return false, strings.Join(diffs, "; ")
 	}
-	return true, formatPlatform(got)
+	return true, got.String()
 }
 
 func versionKey(v string) string {

@@ -125,17 +125,9 @@ func selectChild(idx *v1.IndexManifest, t Target) (v1.Descriptor, selection) {
 func describePlatforms(idx *v1.IndexManifest) string {
 	var out []string
 	for _, d := range idx.Manifests {
-		if d.Platform == nil {
-			continue
+		if d.Platform != nil {
+			out = append(out, d.Platform.String())
 		}
-		s := d.Platform.OS + "/" + d.Platform.Architecture
-		if d.Platform.Variant != "" {
-			s += "/" + d.Platform.Variant
-		}
-		if d.Platform.OSVersion != "" {
-			s += ":" + d.Platform.OSVersion
-		}
-		out = append(out, s)
 	}
 	sort.Strings(out)
 	if len(out) == 0 {
@@ -154,7 +146,7 @@ var ErrNoOSVersion = errors.New("image has no os.version")
 func (t Target) Check(p v1.Platform) error {
 	switch {
 	case !t.matchesArch(p):
-		return fmt.Errorf("image is %s, not %s", formatPlatform(p), t)
+		return fmt.Errorf("image is %s, not %s", p.String(), t)
 	case t.Windows == nil:
 		return nil
 	case p.OSVersion == "":

@@ -84,7 +84,7 @@ func (c *Client) resolveChild(ctx context.Context, r name.Reference, desc *remot
 		return nil, fmt.Errorf("%s: %w for %s; it has %s", r, ErrNoMatchingPlatform, t, describePlatforms(idx))
 	}
 	if sel == matchNoOSVersion {
-		c.warnf("%s: no os.version on the %s entry; taking it for %s", r, formatPlatform(*child.Platform), t)
+		c.warnf("%s: no os.version on the %s entry; taking it for %s", r, child.Platform.String(), t)
 	}
 	if got, ok := memo.children[child.Digest]; ok {
 		return got, nil
@@ -130,7 +130,7 @@ func (c *Client) resolveImage(ctx context.Context, src string, r name.Reference,
 	p := configPlatform(cf)
 	switch t.match(p) {
 	case noMatch:
-		return nil, fmt.Errorf("%s: %w for %s; the image is %s", src, ErrNoMatchingPlatform, t, formatPlatform(p))
+		return nil, fmt.Errorf("%s: %w for %s; the image is %s", src, ErrNoMatchingPlatform, t, p.String())
 	case matchNoOSVersion:
 		if desc.Descriptor.Platform == nil || desc.Descriptor.Platform.OSVersion == "" {
 			c.warnf("%s: image has no os.version; taking it for %s", src, t)
@@ -166,19 +166,13 @@ func (m *resolveMemo) config(ctx context.Context, img v1.Image, manifest []byte)
 	return cfg, err
 }
 
+// configPlatform is the platform a config declares; the zero Platform
+// (which matches nothing) when it declares none.
 func configPlatform(cf *v1.ConfigFile) v1.Platform {
-	return v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant, OSVersion: cf.OSVersion, OSFeatures: cf.OSFeatures}
-}
-
-func formatPlatform(p v1.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
+	if p := cf.Platform(); p != nil {
+		return *p
 	}
-	if p.OSVersion != "" {
-		s += ":" + p.OSVersion
-	}
-	return s
+	return v1.Platform{}
 }
 
 // imageName is the name loaders tag the image with. A tag+digest reference
