@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/klauspost/compress/gzip"
@@ -225,4 +226,28 @@ func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 		return gr, c, nil
 	}
 	return io.NopCloser(br), c, nil
+}
+
+// OpenFile opens an archive file and returns its decompressed tar stream;
+// closing it closes the decompressor and the file.
+func OpenFile(path string) (io.ReadCloser, Compression, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", err
+	}
+	rc, c, err := Decompress(f)
+	if err != nil {
+		f.Close()
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	return &fileStream{ReadCloser: rc, file: f}, c, nil
+}
+
+type fileStream struct {
+	io.ReadCloser
+	file *os.File
+}
+
+func (s *fileStream) Close() error {
+	return errors.Join(s.ReadCloser.Close(), s.file.Close())
 }

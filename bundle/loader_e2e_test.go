@@ -31,16 +31,11 @@ func TestK3sLoaderOnBundles(t *testing.T) {
 func loadLikeK3s(t *testing.T, path string) {
 	var firstRead int64 = -1
 	opener := func() (io.ReadCloser, error) {
-		f, err := os.Open(path)
+		rc, _, err := bundle.OpenFile(path)
 		if err != nil {
 			return nil, err
 		}
-		rc, _, err := bundle.Decompress(f)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		c := &countingCloser{ReadCloser: rc, f: f}
+		c := &countingCloser{ReadCloser: rc}
 		if firstRead < 0 {
 			c.report = &firstRead
 		}
@@ -113,7 +108,6 @@ func checkLoadedImage(t *testing.T, img v1.Image, dm bundle.DockerManifest, c *b
 
 type countingCloser struct {
 	io.ReadCloser
-	f      *os.File
 	n      int64
 	report *int64
 }
@@ -128,6 +122,5 @@ func (c *countingCloser) Close() error {
 	if c.report != nil {
 		*c.report = c.n
 	}
-	c.ReadCloser.Close()
-	return c.f.Close()
+	return c.ReadCloser.Close()
 }

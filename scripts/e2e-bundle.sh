@@ -6,20 +6,9 @@
 # containerd (`ctr images import` + check + mount), and skopeo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=lib/services.sh
-source scripts/lib/services.sh
-require_tools docker-registry containerd ctr skopeo zstd curl openssl perl go || exit 0
-
-work=$(mktemp -d /tmp/ferry-e2e-bundle.XXXXXX)
-ferry_svc_init "$work"
-trap 'stop_services; rm -rf "$work"' EXIT
-passed=0 failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@" >"$work/last.log" 2>&1; then ok "$what"; else bad "$what"; sed 's/^/     /' "$work/last.log" | tail -20; fi; }
-
-go build -o "$work/ferry" ./cmd/ferry
-ferry=$work/ferry
+# shellcheck source=SCRIPTDIR/lib/e2e.sh
+source scripts/lib/e2e.sh
+e2e_begin e2e-bundle docker-registry containerd ctr skopeo zstd curl openssl perl go
 start_registry
 start_containerd
 use_registry_auth
@@ -124,5 +113,4 @@ done
 check "skopeo copy oci-archive:rke2-windows-1809.tar:v1.31.2" \
 	skopeo copy -q "oci-archive:$out/rke2-windows-1809.tar:v1.31.2" "oci:$work/oci-archive:x"
 
-echo "e2e-bundle: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end

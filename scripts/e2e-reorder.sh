@@ -5,20 +5,9 @@
 # (k3s's ggcr tarball.Image path, containerd, skopeo) still accept them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=lib/services.sh
-source scripts/lib/services.sh
-require_tools docker-registry containerd ctr skopeo zstd curl openssl perl go || exit 0
-
-work=$(mktemp -d /tmp/ferry-e2e-reorder.XXXXXX)
-ferry_svc_init "$work"
-trap 'stop_services; rm -rf "$work"' EXIT
-passed=0 failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL $*"; failed=$((failed + 1)); }
-check() { local what=$1; shift; if "$@" >"$work/last.log" 2>&1; then ok "$what"; else bad "$what"; sed 's/^/     /' "$work/last.log" | tail -20; fi; }
-
-go build -o "$work/ferry" ./cmd/ferry
-ferry=$work/ferry
+# shellcheck source=SCRIPTDIR/lib/e2e.sh
+source scripts/lib/e2e.sh
+e2e_begin e2e-reorder docker-registry containerd ctr skopeo zstd curl openssl perl go
 # crane comes from the Go module proxy into a temp dir, never the repo.
 GOBIN=$work/bin go install github.com/google/go-containerregistry/cmd/crane@v0.22.1
 crane=$work/bin/crane
@@ -71,5 +60,4 @@ for out in "${docker_archives[@]}"; do
 	check "skopeo inspect docker-archive:$(basename "$out")" skopeo inspect "docker-archive:$out:@0"
 done
 
-echo "e2e-reorder: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end

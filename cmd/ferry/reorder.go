@@ -182,16 +182,8 @@ func rereadFaster(c bundle.Compression) bool {
 }
 
 func reopenDecompressed(path string) (io.ReadCloser, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	rc, _, err := bundle.Decompress(f)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &closeAll{Reader: rc, closers: []io.Closer{f, rc}}, nil
+	rc, _, err := bundle.OpenFile(path)
+	return rc, err
 }
 
 func (in *reorderInput) options() []reorder.Option {
@@ -201,21 +193,12 @@ func (in *reorderInput) options() []reorder.Option {
 	return []reorder.Option{reorder.WithReopen(in.reopen)}
 }
 
-func (in *reorderInput) Close() error {
-	return (&closeAll{closers: in.closers}).Close()
-}
-
-// closeAll closes what it holds in reverse order of opening, like defers:
+// Close closes what it holds in reverse order of opening, like defers:
 // the decompressor, then the file below it.
-type closeAll struct {
-	io.Reader
-	closers []io.Closer
-}
-
-func (c *closeAll) Close() error {
+func (in *reorderInput) Close() error {
 	var errs []error
-	for i := len(c.closers) - 1; i >= 0; i-- {
-		errs = append(errs, c.closers[i].Close())
+	for i := len(in.closers) - 1; i >= 0; i-- {
+		errs = append(errs, in.closers[i].Close())
 	}
 	return errors.Join(errs...)
 }
