@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -76,81 +75,31 @@ func (o *bundleOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	s := &bundleSession{opts: o, client: o.client(progress), progress: newByteProgress(progress, "fetching layers")}
-	s.fetcher = s.client.NewFetcher(cache, s.progress)
-	return s.run(cmd, refs, jobs, comp)
-}
-
-// bundleSession is one `ferry bundle` run: layers are fetched from the
-// moment each image's manifest is known, and every bundle is written as
-// its layers arrive.
-type bundleSession struct {
-	opts     *bundleOptions
-	client   *registry.Client
-	fetcher  *registry.Fetcher
-	progress *byteProgress
-	addErr   error
-	addOnce  sync.Once
-}
-
-func (s *bundleSession) run(cmd *cobra.Command, refs []string, jobs []bundleJob, comp bundle.Compression) error {
-	ctx, cancel := context.WithCancel(cmd.Context())
-	defer cancel()
 	targets := make([]registry.Target, len(jobs))
 	for i, j := range jobs {
 		targets[i] = j.target
 	}
-	fmt.Fprintf(s.progress.out, "resolving %d images for %d target(s)\n", len(refs), len(targets))
-	s.progress.start()
-	fetchErr := make(chan error, 1)
-	go func() { fetchErr <- s.fetcher.Run(ctx) }()
-	stop := func(err error) error {
-		cancel()
-		<-fetchErr
-		s.progress.finish()
-		return err
-	}
-	resolved, err := s.client.ResolveAll(ctx, refs, targets, registry.WhenManifestKnown(s.fetch))
-	s.fetcher.Close()
-	if err == nil {
-		err = s.addErr
-	}
-	if err != nil {
-		return stop(err)
-	}
-	for i, job := range jobs {
-		if err := s.write(ctx, job, resolved[i], comp); err != nil {
-			return stop(fmt.Errorf("writing %s: %w", job.path, err))
+	bar := newByteProgress(progress, "fetching layers")
+	fmt.Fprintf(progress, "resolving %d images for %d target(s)\n", len(refs), len(targets))
+	bar.start()
+	write := func(ctx context.Context, i int, images []bundle.Image, blobs bundle.Blobs) error {
+		path := jobs[i].path
+		err := bundle.WriteFileAtomic(ctx, path, func(ctx context.Context, w io.Writer) error {
+			return bundle.Write(ctx, w, images, blobs, bundle.WithCompression(comp, o.level),
+				bundle.WithSkipForeignLayers(o.skipForeign), bundle.WithBlobsVerified(true))
+		})
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
 		}
-		fmt.Fprintln(cmd.OutOrStdout(), job.path)
+		bar.note(fmt.Sprintf("wrote %s (%d images, %s)", path, len(images), fileSize(path)))
+		fmt.Fprintln(cmd.OutOrStdout(), path)
+		return nil
 	}
-	err = <-fetchErr
-	s.progress.finish()
+	fetched, err := o.client(progress).Pull(cmd.Context(), refs, targets, cache, write,
+		registry.WithSkipForeign(o.skipForeign), registry.WithProgress(bar))
+	bar.finish()
 	if err == nil {
-		fmt.Fprintf(s.progress.out, "fetched %s from registries\n", humanBytes(s.fetcher.Fetched()))
-	}
-	return err
-}
-
-// fetch queues an image's layers as soon as its manifest is known.
-func (s *bundleSession) fetch(r *registry.Resolved) {
-	if _, err := s.fetcher.Add([]*registry.Resolved{r}, s.opts.skipForeign); err != nil {
-		s.addOnce.Do(func() { s.addErr = err })
-	}
-	s.progress.setTotal(s.fetcher.Queued())
-}
-
-func (s *bundleSession) write(ctx context.Context, job bundleJob, resolved []*registry.Resolved, comp bundle.Compression) error {
-	images := make([]bundle.Image, len(resolved))
-	for k, r := range resolved {
-		images[k] = r.Image
-	}
-	err := bundle.WriteFileAtomic(ctx, job.path, func(ctx context.Context, w io.Writer) error {
-		return bundle.Write(ctx, w, images, s.fetcher, bundle.WithCompression(comp, s.opts.level),
-			bundle.WithSkipForeignLayers(s.opts.skipForeign), bundle.WithBlobsVerified(true))
-	})
-	if err == nil {
-		s.progress.note(fmt.Sprintf("wrote %s (%d images, %s)", job.path, len(images), fileSize(job.path)))
+		fmt.Fprintf(progress, "fetched %s from registries\n", humanBytes(fetched))
 	}
 	return err
 }

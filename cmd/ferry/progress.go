@@ -28,7 +28,7 @@ func newByteProgress(out io.Writer, desc string) *byteProgress {
 	return &byteProgress{out: out, desc: desc, tty: out != io.Discard && isTerminal(out)}
 }
 
-// start shows progress; the total grows with setTotal as images resolve.
+// start shows progress; the total grows with SetTotal as images resolve.
 func (p *byteProgress) start() {
 	if p.out == io.Discard {
 		return
@@ -48,8 +48,8 @@ func (p *byteProgress) start() {
 	go p.lines()
 }
 
-// setTotal records how many bytes are to be fetched so far.
-func (p *byteProgress) setTotal(n int64) {
+// SetTotal records how many bytes are to be fetched so far.
+func (p *byteProgress) SetTotal(n int64) {
 	p.total.Store(n)
 	if p.bar != nil {
 		p.bar.ChangeMax64(n)

@@ -1,0 +1,89 @@
+package registry
+
+import (
+	"context"
+	"io"
+	"sync"
+
+	"github.com/rancher/ferry/bundle"
+)
+
+// PullOption configures Pull.
+type PullOption func(*pullOptions)
+
+type pullOptions struct {
+	skipForeign bool
+	progress    Progress
+}
+
+// Progress hears how many layer bytes a Pull has queued and downloaded.
+// A progress bar satisfies it.
+type Progress interface {
+	Write(p []byte) (int, error) // one call per downloaded chunk
+	SetTotal(bytes int64)        // the bytes queued so far; grows as images resolve
+}
+
+// WithSkipForeign leaves non-distributable layers unfetched.
+func WithSkipForeign(skip bool) PullOption { return func(o *pullOptions) { o.skipForeign = skip } }
+
+// WithProgress reports download progress.
+func WithProgress(p Progress) PullOption { return func(o *pullOptions) { o.progress = p } }
+
+// WriteFunc writes the bundle for targets[i] from its images (in ref
+// order) and blobs, which hands out layers as they arrive.
+type WriteFunc func(ctx context.Context, i int, images []bundle.Image, blobs bundle.Blobs) error
+
+// Pull resolves every ref for every target and calls write once per
+// target, in order. Layers are fetched into cache from the moment each
+// image's manifest is known, each distinct blob once, and write reads them
+// while they download. It returns the bytes downloaded.
+func (c *Client) Pull(ctx context.Context, refs []string, targets []Target, cache *Cache, write WriteFunc, opts ...PullOption) (int64, error) {
+	var o pullOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var progress io.Writer
+	if o.progress != nil {
+		progress = o.progress
+	}
+	fetcher := c.NewFetcher(cache, progress)
+	fetchErr := make(chan error, 1)
+	go func() { fetchErr <- fetcher.Run(ctx) }()
+	stop := func(err error) (int64, error) {
+		cancel()
+		<-fetchErr
+		return fetcher.Fetched(), err
+	}
+
+	var addErr error
+	var once sync.Once
+	early := func(r *Resolved) {
+		if _, err := fetcher.Add([]*Resolved{r}, o.skipForeign); err != nil {
+			once.Do(func() { addErr = err })
+		}
+		if o.progress != nil {
+			o.progress.SetTotal(fetcher.Queued())
+		}
+	}
+	resolved, err := c.ResolveAll(ctx, refs, targets, WhenManifestKnown(early))
+	fetcher.Close()
+	if err == nil {
+		err = addErr
+	}
+	if err != nil {
+		return stop(err)
+	}
+	for i := range targets {
+		images := make([]bundle.Image, len(resolved[i]))
+		for k, r := range resolved[i] {
+			images[k] = r.Image
+		}
+		if err := write(ctx, i, images, fetcher); err != nil {
+			return stop(err)
+		}
+	}
+	err = <-fetchErr
+	return fetcher.Fetched(), err
+}
