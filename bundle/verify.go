@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"sort"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -128,6 +129,8 @@ type verifyOptions struct {
 	exact         bool
 	platformCheck func(v1.Platform) error
 	platformWant  string
+	spillDir      string
+	maxSpill      int64
 }
 
 // WithStrict makes an archive that is not metadata-first a failure rather
@@ -145,6 +148,17 @@ func WithJobs(n int) VerifyOption { return func(o *verifyOptions) { o.jobs = n }
 // it as a likely decompression bomb. The default ratio is 100.
 func WithMaxExpansion(ratio int64) VerifyOption {
 	return func(o *verifyOptions) { o.maxExpansion = ratio }
+}
+
+// WithSpill sets where a layer whose decompression falls behind the read
+// is spilled, so that the next layers can be decompressed meanwhile ("" is
+// os.TempDir()), and how many bytes may be spilled at once (default
+// DefaultMaxSpill; 0 never spills, which decompresses one large layer at
+// a time). The files are removed as each layer is done, and on every
+// return. A plain tar that can be read at any offset (a file) is never
+// spilled: each worker reads its own layers.
+func WithSpill(dir string, maxBytes int64) VerifyOption {
+	return func(o *verifyOptions) { o.spillDir, o.maxSpill = dir, maxBytes }
 }
 
 // WithExpectedImages requires every reference to name an image in the
@@ -169,10 +183,20 @@ func WithPlatformCheck(want string, check func(v1.Platform) error) VerifyOption 
 // given. It accepts ferry bundles, OCI layouts, docker save archives (old and
 // new) and crane tarballs, compressed with zstd, gzip or not at all.
 //
+// Layers are decompressed in parallel (WithJobs). When r is a plain tar
+// that is also an io.ReaderAt and io.Seeker (an *os.File), each worker reads
+// its layers by offset while the tar reader seeks past them, and r's offset
+// is left where it was; otherwise layers behind are spilled (WithSpill).
+//
 // Problems with the archive are Checks in the Report; the error is only for
-// reading failures of r itself and cancellation.
+// reading failures of r itself or of a spill file, and cancellation.
 func Verify(ctx context.Context, r io.Reader, opts ...VerifyOption) (*Report, error) {
-	o := verifyOptions{jobs: runtime.GOMAXPROCS(0), maxExpansion: 100}
+	v, err := verify(ctx, r, opts)
+	return v.rep, err
+}
+
+func verify(ctx context.Context, r io.Reader, opts []VerifyOption) (*verifier, error) {
+	o := verifyOptions{jobs: runtime.GOMAXPROCS(0), maxExpansion: 100, maxSpill: DefaultMaxSpill}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -180,30 +204,57 @@ func Verify(ctx context.Context, r io.Reader, opts ...VerifyOption) (*Report, er
 	v := newVerifier(o)
 	src := &sourceReader{r: r}
 	fatal := v.scan(ctx, src)
-	if src.err != nil {
-		return v.rep, fmt.Errorf("reading archive: %w", src.err)
+	if err := src.failure(); err != nil {
+		return v, fmt.Errorf("reading archive: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return v.rep, err
+		return v, err
+	}
+	if v.localErr != nil {
+		return v, v.localErr
 	}
 	if !fatal {
 		v.crossCheck()
 	}
 	v.finish()
-	return v.rep, nil
+	return v, nil
 }
 
 // sourceReader remembers the input's own errors, which are I/O failures,
-// apart from the decoding errors that are problems with the archive.
+// apart from the decoding errors that are problems with the archive. ReadAt
+// is called by several workers at once.
 type sourceReader struct {
 	r   io.Reader
+	mu  sync.Mutex
 	err error
 }
 
 func (s *sourceReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) && s.err == nil {
+	s.note(err)
+	return n, err
+}
+
+// ReadAt is only called when r is an io.ReaderAt (see seekableTar).
+func (s *sourceReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := s.r.(io.ReaderAt).ReadAt(p, off)
+	s.note(err)
+	return n, err
+}
+
+func (s *sourceReader) note(err error) {
+	if err == nil || errors.Is(err, io.EOF) {
+		return
+	}
+	s.mu.Lock()
+	if s.err == nil {
 		s.err = err
 	}
-	return n, err
+	s.mu.Unlock()
+}
+
+func (s *sourceReader) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }

@@ -79,3 +79,40 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// bigLayersBundle is ~90 MB: one image of 96, 48 and 16 MiB layers, the
+// shape where one large layer inflating alone used to hold the rest up.
+var bigLayersBundle = sync.OnceValues(func() ([]byte, error) {
+	blobs := verifytest.Blobs{}
+	var layers []verifytest.Layer
+	for i, size := range []int{96 << 20, 48 << 20, 16 << 20} {
+		layers = append(layers, fastGzipLayer(verifytest.TarLayer(int64(300+i), size)))
+	}
+	img := verifytest.Image("docker.io/rancher/big:v1", "v1", v1.Platform{OS: "linux", Architecture: "amd64"}, layers, blobs)
+	var buf bytes.Buffer
+	err := bundle.Write(context.Background(), &buf, []bundle.Image{img}, blobs)
+	return buf.Bytes(), err
+})
+
+// BenchmarkVerifyBigLayers reports MB/s of bundle bytes at the default
+// jobs: the large layer must not keep the others from inflating meanwhile.
+func BenchmarkVerifyBigLayers(b *testing.B) {
+	plain, err := bigLayersBundle()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{{"tar", plain}, {"zstd", verifytest.Zstd(plain)}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(tc.data)))
+			for b.Loop() {
+				rep, err := bundle.Verify(context.Background(), bytes.NewReader(tc.data))
+				if err != nil || !rep.OK() {
+					b.Fatalf("%v %+v", err, rep.Problems())
+				}
+			}
+		})
+	}
+}

@@ -21,10 +21,12 @@ var ErrDecompressionBomb = errors.New("layer expands too much")
 
 // A layer's bytes flow through a three-stage pipeline: the tar reader
 // hashes them (the digest) and queues them to an inflater, which queues its
-// output to a hasher (the diff_id). One stream cannot be read out of order,
-// so parallelism comes from these stages, and, for layers smaller than the
-// queues, from several layers in flight at once. Memory is bounded by
-// jobs × (queueDepth + outDepth) × blobChunkSize; no layer is ever held whole.
+// output to a hasher (the diff_id). Several layers are in flight at once:
+// a layer whose inflater falls behind spills to a temp file rather than
+// hold the single tar stream up (see layerQueue), and a plain tar file is
+// read by offset, each layer by its own worker (see sectionFor). Memory is
+// bounded by jobs × (queueDepth + outDepth) × blobChunkSize; no layer is
+// ever held whole in memory.
 const (
 	blobChunkSize = 256 << 10
 	queueDepth    = 8
@@ -84,83 +86,6 @@ func sha256Of(h hash.Hash) v1.Hash {
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
 }
 
-// hashPool bounds how many layers are being decompressed at once.
-type hashPool struct {
-	sem   chan struct{}
-	wg    sync.WaitGroup
-	ratio int64
-}
-
-func newHashPool(jobs int, ratio int64) *hashPool {
-	return &hashPool{sem: make(chan struct{}, jobs), ratio: ratio}
-}
-
-func (p *hashPool) wait() { p.wg.Wait() }
-
-// blobStream is the reader's side of one blob.
-type blobStream struct {
-	e      *vEntry
-	kind   blobKind
-	digest hash.Hash
-	ch     chan blobChunk // nil unless a worker decompresses the blob
-}
-
-type blobChunk struct {
-	buf *[]byte
-	n   int
-	err error
-}
-
-// open starts hashing e, whose first bytes are head. Compressed blobs get
-// a worker, waiting for a free one.
-func (p *hashPool) open(e *vEntry, head []byte) *blobStream {
-	s := &blobStream{e: e, kind: sniffBlob(head[:min(len(head), sniffLen)]), digest: sha256.New()}
-	if s.kind != kindGzip && s.kind != kindZstd {
-		return s
-	}
-	p.sem <- struct{}{}
-	s.ch = make(chan blobChunk, queueDepth)
-	limit := max(expansionFloor, e.size*max(p.ratio, 1))
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		defer func() { <-p.sem }()
-		cr := &blobChunkReader{ch: s.ch}
-		id, n, err := layerDiffID(cr, s.kind, limit)
-		cr.drain()
-		e.diff = diffResult{id: id, err: err, expanded: n}
-	}()
-	return s
-}
-
-// send hashes buf and passes it on; the stream owns buf from here.
-func (s *blobStream) send(buf *[]byte, n int) {
-	s.digest.Write((*buf)[:n])
-	if s.ch == nil {
-		putBlobChunk(buf)
-		return
-	}
-	s.ch <- blobChunk{buf: buf, n: n}
-}
-
-// end finishes the blob; a non-nil err means it is incomplete.
-func (s *blobStream) end(err error) {
-	if s.ch != nil {
-		if err != nil {
-			s.ch <- blobChunk{err: err}
-		}
-		close(s.ch)
-	}
-	if err != nil {
-		return
-	}
-	s.e.blob = blobHash{digest: sha256Of(s.digest), kind: s.kind}
-	s.e.hashed = true
-	if s.kind == kindTar {
-		s.e.diff.id = s.e.blob.digest
-	}
-}
-
 func layerDiffID(r io.Reader, kind blobKind, limit int64) (v1.Hash, int64, error) {
 	var zr io.Reader
 	switch kind {
@@ -191,6 +116,12 @@ func layerDiffID(r io.Reader, kind blobKind, limit int64) (v1.Hash, int64, error
 		return v1.Hash{}, n, fmt.Errorf("%w: over %d bytes decompressed, the bound for its size (see --max-expansion)", ErrDecompressionBomb, limit)
 	}
 	return sum, n, nil
+}
+
+// blobChunk is one filled chunk from the chunk pool.
+type blobChunk struct {
+	buf *[]byte
+	n   int
 }
 
 // pipedHash is a sha256 computed on its own goroutine, so that inflating
@@ -243,51 +174,4 @@ func (p *pipedHash) Sum() v1.Hash {
 	p.flush()
 	close(p.ch)
 	return <-p.done
-}
-
-// blobChunkReader is the worker's side of a blobStream.
-type blobChunkReader struct {
-	ch  chan blobChunk
-	cur blobChunk
-	off int
-	err error
-}
-
-func (c *blobChunkReader) Read(p []byte) (int, error) {
-	for c.cur.buf == nil || c.off == c.cur.n {
-		if c.err != nil {
-			return 0, c.err
-		}
-		c.release()
-		next, ok := <-c.ch
-		switch {
-		case !ok:
-			c.err = io.EOF
-		case next.err != nil:
-			c.err = next.err
-		default:
-			c.cur, c.off = next, 0
-		}
-	}
-	n := copy(p, (*c.cur.buf)[c.off:c.cur.n])
-	c.off += n
-	return n, nil
-}
-
-func (c *blobChunkReader) release() {
-	if c.cur.buf != nil {
-		putBlobChunk(c.cur.buf)
-		c.cur = blobChunk{}
-	}
-}
-
-// drain returns every remaining buffer, so the reader never blocks on a
-// worker that stopped early (an error, or a bomb).
-func (c *blobChunkReader) drain() {
-	c.release()
-	for next := range c.ch {
-		if next.buf != nil {
-			putBlobChunk(next.buf)
-		}
-	}
 }

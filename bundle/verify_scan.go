@@ -27,16 +27,17 @@ const (
 
 // vEntry is one tar entry as Verify saw it.
 type vEntry struct {
-	name  string // cleaned, as references name it
-	typ   byte
-	size  int64
-	order int
-	link  string // the cleaned target of a symlink or hard link
-	meta  bool   // small JSON (or legacy metadata) kept in data
-	data  []byte
-	ref   bool // something refers to it
-	// blob and hashed are set once the entry's last byte is read; diff
-	// may be written by a worker: read it only after the pool is done.
+	name   string // cleaned, as references name it
+	typ    byte
+	size   int64
+	order  int
+	link   string // the cleaned target of a symlink or hard link
+	meta   bool   // small JSON (or legacy metadata) kept in data
+	data   []byte
+	ref    bool // something refers to it
+	sparse bool // stored as a GNU sparse file
+	// blob, hashed and diff may be written by a worker: read them only
+	// after the pool is done.
 	blob   blobHash
 	diff   diffResult
 	hashed bool
@@ -46,24 +47,44 @@ func (e *vEntry) regular() bool { return e.typ == tar.TypeReg }
 
 // scan makes the one pass over the archive. It returns true when the archive
 // could not be read to its end, which leaves nothing sound to cross-check.
-func (v *verifier) scan(ctx context.Context, src io.Reader) bool {
-	rc, comp, err := Decompress(src)
+func (v *verifier) scan(ctx context.Context, src *sourceReader) (fatal bool) {
+	pool := newHashPool(v.o)
+	defer pool.stopOn(ctx)()
+	defer func() {
+		if fatal {
+			pool.stop(errStopped) // nothing will read the layers' results
+		}
+		pool.wait()
+		v.spilled, v.localErr = pool.done()
+	}()
+	r, done, err := v.open(src)
 	if err != nil {
 		v.fail("archive", "", "not readable: %v", err)
 		return true
 	}
-	defer rc.Close()
-	v.rep.Compression = comp
-	counted := &countingReader{r: rc}
-	defer func() { v.rep.Bytes = counted.n }()
-	pool := newHashPool(v.o.jobs, v.o.maxExpansion)
-	defer pool.wait()
-	if v.entriesLoop(ctx, tar.NewReader(counted), pool) {
+	defer done()
+	if v.entriesLoop(ctx, tar.NewReader(r), pool) {
 		return true
 	}
 	pool.wait()
-	v.drainTail(counted)
+	v.drainTail(r)
 	return false
+}
+
+// open returns the tar stream, and a func to call when done with it, which
+// records the bytes read.
+func (v *verifier) open(src *sourceReader) (io.Reader, func(), error) {
+	if v.seek = seekableTar(src); v.seek != nil {
+		v.rep.Compression = None
+		return v.seek, func() { v.rep.Bytes, _ = v.seek.Seek(0, io.SeekCurrent) }, nil
+	}
+	rc, comp, err := Decompress(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	v.rep.Compression = comp
+	counted := &countingReader{r: rc}
+	return counted, func() { v.rep.Bytes = counted.n; rc.Close() }, nil
 }
 
 func (v *verifier) entriesLoop(ctx context.Context, tr *tar.Reader, pool *hashPool) bool {
@@ -139,7 +160,8 @@ func (v *verifier) admit(h *tar.Header) *vEntry {
 	if !v.checkPath(raw, shown) {
 		return nil
 	}
-	e := &vEntry{name: cleanName(raw), typ: h.Typeflag, size: h.Size, order: len(v.order)}
+	e := &vEntry{name: cleanName(raw), typ: h.Typeflag, size: h.Size, order: len(v.order),
+		sparse: h.Typeflag == tar.TypeGNUSparse || hasSparseRecords(h.PAXRecords)}
 	switch h.Typeflag {
 	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
 		e.typ = tar.TypeReg
@@ -247,6 +269,10 @@ func (v *verifier) readEntry(ctx context.Context, tr *tar.Reader, e *vEntry, poo
 			Found: fmt.Sprintf("%d bytes", e.size), Message: "metadata too large to read"})
 	} else if v.firstBulk == "" {
 		v.firstBulk = e.name
+	}
+	if rest := v.sectionFor(e, n); rest != nil && err == nil {
+		pool.openAt(ctx, e, buf, n, rest)
+		return nil // the tar reader seeks past the rest
 	}
 	s := pool.open(e, (*buf)[:n])
 	for {

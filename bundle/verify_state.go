@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"fmt"
+	"io"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -18,6 +19,9 @@ type verifier struct {
 	metaBytes int64
 	current   string // the entry being read, for errors
 	headers   int
+	seek      *io.SectionReader // the archive, when read by offset
+	localErr  error             // a spill file failed us
+	spilled   spillStats
 
 	hasIndex   bool
 	hasDocker  bool

@@ -27,6 +27,8 @@ type verifyOptions struct {
 	output         string
 	jobs           int
 	maxExpansion   int64
+	spillDir       string
+	maxSpill       int64
 }
 
 func newVerifyCmd() *cobra.Command {
@@ -57,6 +59,8 @@ Exit status: 0 verified, 1 problems found, 2 usage or I/O error.`,
 	fs.StringVarP(&o.output, "output", "o", "text", "text or json")
 	fs.IntVar(&o.jobs, "jobs", runtime.GOMAXPROCS(0), "layers to decompress and hash at once")
 	fs.Int64Var(&o.maxExpansion, "max-expansion", 100, "stop decompressing a layer past max(256 MiB, this × its compressed size)")
+	fs.StringVar(&o.spillDir, "spill-dir", "", "where layers waiting to be decompressed are kept (default: the system temp dir)")
+	fs.Int64Var(&o.maxSpill, "max-spill", bundle.DefaultMaxSpill, "bytes of layers that may wait in --spill-dir at once; 0 decompresses one large layer at a time")
 	return cmd
 }
 
@@ -92,7 +96,8 @@ func (o *verifyOptions) run(cmd *cobra.Command, args []string) error {
 }
 
 func (o *verifyOptions) verifyOptions() ([]bundle.VerifyOption, error) {
-	opts := []bundle.VerifyOption{bundle.WithStrict(o.strict), bundle.WithAllowExtra(o.allowExtra), bundle.WithJobs(o.jobs), bundle.WithMaxExpansion(o.maxExpansion)}
+	opts := []bundle.VerifyOption{bundle.WithStrict(o.strict), bundle.WithAllowExtra(o.allowExtra), bundle.WithJobs(o.jobs), bundle.WithMaxExpansion(o.maxExpansion),
+		bundle.WithSpill(o.spillDir, o.maxSpill)}
 	if o.exact && o.images == "" {
 		return nil, fmt.Errorf("--exact needs --images")
 	}
