@@ -143,7 +143,7 @@ func (v *verifier) checkPlatforms() {
 			v.add(c)
 			continue
 		}
-		c.Found = platformString(*img.res.Platform)
+		c.Found = img.res.Platform.String()
 		err := v.o.platformCheck(*img.res.Platform)
 		// A mismatch speaks for itself as expected/found; a warning needs
 		// its reason.

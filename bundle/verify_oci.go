@@ -249,21 +249,13 @@ func (v *verifier) platformAgrees(d v1.Descriptor, img *vImage, where, label str
 	if p.OS != cp.OS || p.Architecture != cp.Architecture || (p.Variant != "" && cp.Variant != "" && p.Variant != cp.Variant) ||
 		(p.OSVersion != "" && p.OSVersion != cp.OSVersion) {
 		v.add(Check{Name: "agree", Entry: where, Image: label, Severity: SeverityError, Message: "the index's platform against the config's",
-			Expected: platformString(cp), Found: platformString(p)})
+			Expected: cp.String(), Found: p.String()})
 	}
 }
 
 func configPlatform(cf *v1.ConfigFile) v1.Platform {
-	return v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant, OSVersion: cf.OSVersion}
-}
-
-func platformString(p v1.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
+	if p := cf.Platform(); p != nil {
+		return *p
 	}
-	if p.OSVersion != "" {
-		s += ":" + p.OSVersion
-	}
-	return s
+	return v1.Platform{}
 }
