@@ -24,7 +24,8 @@ func newDemoCmd() *cobra.Command {
 		Long: `demo starts an in-memory registry on 127.0.0.1 holding ferry's sample image set
 (rke2-runtime and pause manifest lists with linux/amd64 and one windows/amd64
 entry per Windows version, plus a FROM-scratch Windows image), then runs the
-real 'ferry bundle' for every Windows version and 'ferry list' on each bundle.`,
+real 'ferry bundle' for every Windows version, 'ferry list' and 'ferry verify'
+on each bundle, then publishes and verifies a manifest list.`,
 		Args: cobra.NoArgs,
 		RunE: o.run,
 	}
@@ -69,9 +70,11 @@ func (o *demoOptions) run(cmd *cobra.Command, _ []string) error {
 	}
 	for _, v := range versions {
 		path := strings.ReplaceAll(pattern, "{version}", v)
-		fmt.Fprintf(out, "\n== ferry list %s\n", path)
-		if err := o.sub(cmd, "list", path); err != nil {
-			return err
+		for _, args := range [][]string{{"list", path}, {"verify", path, "--images", list, "--windows-version", v}} {
+			fmt.Fprintf(out, "\n== ferry %s\n", strings.Join(args, " "))
+			if err := o.sub(cmd, args...); err != nil {
+				return err
+			}
 		}
 	}
 	if err := o.publish(cmd, srv.Host); err != nil {

@@ -19,7 +19,7 @@ func TestDemo(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	for _, want := range []string{"windows/amd64:10.0.17763.5458", "windows/amd64:10.0.26100.2894", "verified:", "promotion:"} {
+	for _, want := range []string{"windows/amd64:10.0.17763.5458", "windows/amd64:10.0.26100.2894", "verified: 3 images", "verified: 44 checks passed", "promotion:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
