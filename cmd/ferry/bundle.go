@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -143,6 +144,10 @@ func (o *bundleOptions) plan(cmd *cobra.Command) ([]bundleJob, bundle.Compressio
 			return nil, "", fmt.Errorf("output %q is the same for several targets: put {version} in it, e.g. 'dist/images-{version}.tar.zst'", o.output)
 		}
 		seen[path] = true
+		// Fail before any download, and create dist/ as release scripts expect.
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, "", fmt.Errorf("output directory for %s: %w", path, err)
+		}
 		jobs = append(jobs, bundleJob{target: t, path: path})
 	}
 	comp, err := o.compressionFor(jobs[0].path)

@@ -257,3 +257,18 @@ func TestBundleCorruptCacheEntry(t *testing.T) {
 		t.Fatal("bundle after refetch differs")
 	}
 }
+
+// TestBundleCreatesOutputDirectory: `-o dist/...` works on a fresh checkout.
+func TestBundleCreatesOutputDirectory(t *testing.T) {
+	host, _ := serveSample(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "dist", "sub", "pause.tar.zst")
+	code, _, stderr := ferry(t, "bundle", host+"/"+registry.SamplePause+":"+registry.SamplePauseTag,
+		"-o", out, "--insecure-registry", host, "--cache", filepath.Join(dir, "c"), "-q")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatal(err)
+	}
+}
