@@ -19,7 +19,7 @@ type ImageInfo struct {
 	Platform  *v1.Platform `json:"platform,omitempty"`
 	Layers    int          `json:"layers"`
 	// Size is the bytes of config and layers as stored.
-	Size int64 `json:"size"`
+	Size int64 `json:"size,omitempty"`
 	// Missing lists layers whose blobs are not stored (skipped foreign layers).
 	Missing int `json:"missingLayers,omitempty"`
 }

@@ -173,7 +173,3 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
-
-// maxMetadataEntry bounds what is kept in memory per metadata entry:
-// manifests and configs are KBs, and anything bigger is a layer.
-const maxMetadataEntry = MaxSmallMetadata

@@ -63,16 +63,12 @@ func orNone(s string) string {
 	return s
 }
 
-// ImageResult is one image of the archive and whether all its checks passed.
+// ImageResult is one image of the archive, described as `ferry list`
+// describes it, and whether all its checks passed.
 type ImageResult struct {
-	Names    []string     `json:"names"`
-	Digest   string       `json:"digest,omitempty"`
-	Config   string       `json:"config,omitempty"`
-	Platform *v1.Platform `json:"platform,omitempty"`
-	Layers   int          `json:"layers"`
-	// NotStored counts foreign layers left out (with URLs).
-	NotStored int  `json:"layersNotStored,omitempty"`
-	OK        bool `json:"ok"`
+	ImageInfo
+	Config string `json:"config,omitempty"`
+	OK     bool   `json:"ok"`
 	// entries are the archive entries this image is made of, so a failed
 	// check on a shared layer marks every image that uses it.
 	entries []string

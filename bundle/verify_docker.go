@@ -78,7 +78,7 @@ func (v *verifier) dockerMatch(where string, dm dockerManifest, ce *vEntry, labe
 			Message: fmt.Sprintf("%s has config %s, which no image in index.json uses", where, ce.blob.digest)})
 		return nil
 	}
-	img := &vImage{res: &ImageResult{Config: ce.blob.digest.String(), Layers: len(dm.Layers), entries: []string{ce.name}}, config: ce.blob.digest}
+	img := &vImage{res: &ImageResult{ImageInfo: ImageInfo{Layers: len(dm.Layers)}, Config: ce.blob.digest.String(), entries: []string{ce.name}}, config: ce.blob.digest}
 	v.images = append(v.images, img)
 	for _, l := range dm.Layers {
 		img.layers = append(img.layers, cleanName(l))
@@ -145,7 +145,7 @@ func (v *verifier) dockerAbsentLayer(img *vImage, dm dockerManifest, i int, wher
 	if img.cfg != nil && i < len(img.cfg.RootFS.DiffIDs) {
 		if src, ok := dm.LayerSources[img.cfg.RootFS.DiffIDs[i]]; ok && len(src.URLs) > 0 {
 			if !v.hasIndex {
-				img.res.NotStored++
+				img.res.Missing++
 			}
 			v.add(Check{Name: "foreign-layer", Entry: entry, Image: label, OK: true, Severity: SeverityError,
 				Message: where + " LayerSources gives URLs " + strings.Join(src.URLs, " ")})

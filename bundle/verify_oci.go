@@ -179,7 +179,11 @@ func (v *verifier) ociImage(d v1.Descriptor, e *vEntry, names []string, where st
 		v.add(Check{Name: "json", Entry: e.name, Image: label, Severity: SeverityError, Message: "invalid manifest: " + err.Error()})
 		return
 	}
-	img := &vImage{res: &ImageResult{Digest: d.Digest.String(), Config: m.Config.Digest.String(), Layers: len(m.Layers), entries: []string{e.name}}, config: m.Config.Digest}
+	info := ImageInfo{Digest: d.Digest.String(), MediaType: string(d.MediaType), Layers: len(m.Layers), Size: m.Config.Size}
+	for _, l := range m.Layers {
+		info.Size += l.Size
+	}
+	img := &vImage{res: &ImageResult{ImageInfo: info, Config: m.Config.Digest.String(), entries: []string{e.name}}, config: m.Config.Digest}
 	v.byManifest[d.Digest] = img
 	// Attestations (buildx provenance, SBOMs) are checked blob by blob but
 	// are not images to list, name or match a platform against.
@@ -212,7 +216,7 @@ func (v *verifier) ociImage(d v1.Descriptor, e *vEntry, names []string, where st
 func (v *verifier) absentLayer(img *vImage, l v1.Descriptor, name, label string) {
 	switch {
 	case IsForeign(l) && len(l.URLs) > 0:
-		img.res.NotStored++
+		img.res.Missing++
 		v.add(Check{Name: "foreign-layer", Entry: name, Image: label, OK: true, Severity: SeverityError, Message: "not stored; URLs " + strings.Join(l.URLs, " ")})
 	case IsForeign(l):
 		v.add(Check{Name: "foreign-layer", Entry: name, Image: label, Severity: SeverityError, Expected: "URLs for a foreign layer left out", Found: "no URLs"})

@@ -260,12 +260,12 @@ func (v *verifier) readEntry(ctx context.Context, tr *tar.Reader, e *vEntry, poo
 		return err
 	}
 	rank := MetadataRank(e.name, e.size, (*buf)[:min(n, sniffLen)])
-	if rank < NotMetadata && e.size <= maxMetadataEntry {
+	if rank < NotMetadata && e.size <= MaxSmallMetadata {
 		defer putBlobChunk(buf)
 		return v.readMeta(tr, e, (*buf)[:n], errors.Is(err, io.EOF))
 	}
 	if rank < NotMetadata {
-		v.add(Check{Name: "limit", Entry: e.name, Severity: SeverityError, Expected: fmt.Sprintf("at most %d bytes of JSON", maxMetadataEntry),
+		v.add(Check{Name: "limit", Entry: e.name, Severity: SeverityError, Expected: fmt.Sprintf("at most %d bytes of JSON", MaxSmallMetadata),
 			Found: fmt.Sprintf("%d bytes", e.size), Message: "metadata too large to read"})
 	} else if v.firstBulk == "" {
 		v.firstBulk = e.name

@@ -59,8 +59,8 @@ func TestVerifyFerryBundles(t *testing.T) {
 				if !img.OK || img.Layers != 3 || img.Platform.OSVersion != "10.0.17763.5458" || img.Names[0] != "docker.io/rancher/rke2-runtime:v1" {
 					t.Fatalf("image %+v", img)
 				}
-				if want := map[bool]int{true: 1, false: 0}[skip]; img.NotStored != want {
-					t.Fatalf("not stored %d, want %d", img.NotStored, want)
+				if want := map[bool]int{true: 1, false: 0}[skip]; img.Missing != want {
+					t.Fatalf("not stored %d, want %d", img.Missing, want)
 				}
 				// 3 own layers + the shared base, which is not stored when skipped;
 				// plus 2 manifests and 2 configs for the digests.

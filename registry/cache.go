@@ -48,30 +48,6 @@ func (c *Cache) Open(d v1.Descriptor) (io.ReadCloser, error) {
 	return os.Open(c.path(d.Digest))
 }
 
-// Put stores r as d. r must verify its own digest (go-containerregistry's
-// blob readers fail at EOF on a mismatch); Put checks the size and only
-// publishes the entry once r has been read to the end without error.
-func (c *Cache) Put(d v1.Descriptor, r io.Reader) error {
-	tmp, err := c.create(d)
-	if err != nil {
-		return err
-	}
-	n, err := io.Copy(tmp, r)
-	if err == nil && n != d.Size {
-		err = fmt.Errorf("blob %s: got %d bytes, expected %d", d.Digest, n, d.Size)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		_, err = c.commit(tmp.Name(), d)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
-}
-
 // create opens a temp file that commit turns into d's entry.
 func (c *Cache) create(d v1.Descriptor) (*os.File, error) {
 	if d.Digest.Algorithm != "sha256" || len(d.Digest.Hex) != 64 {

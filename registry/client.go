@@ -20,7 +20,6 @@ type Option func(*options)
 type options struct {
 	keychain  authn.Keychain
 	insecure  map[string]bool
-	transport http.RoundTripper
 	userAgent string
 	jobs      int
 	warn      io.Writer
@@ -43,9 +42,6 @@ func WithInsecureRegistries(hosts ...string) Option {
 		}
 	}
 }
-
-// WithTransport sets the base HTTP transport, for tests.
-func WithTransport(t http.RoundTripper) Option { return func(o *options) { o.transport = t } }
 
 // WithJobs sets how many blobs are fetched at once.
 func WithJobs(n int) Option {
@@ -94,9 +90,6 @@ func NewClient(opts ...Option) *Client {
 
 // hostTransport skips TLS verification only for hosts named insecure.
 func (o options) hostTransport() http.RoundTripper {
-	if o.transport != nil {
-		return o.transport
-	}
 	secure := http1Only(remote.DefaultTransport.(*http.Transport).Clone())
 	if len(o.insecure) == 0 {
 		return secure

@@ -62,14 +62,14 @@ func (c *Client) NewFetcher(cache *Cache, progress io.Writer) *Fetcher {
 
 // Add queues the layers of images not already cached, in order, so the
 // first bundle's layers arrive first. It may be called while Run runs, as
-// images resolve, and returns the bytes queued so far.
-func (f *Fetcher) Add(images []*Resolved, skipForeign bool) (int64, error) {
+// images resolve; Queued tells how much is queued so far.
+func (f *Fetcher) Add(images []*Resolved, skipForeign bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, img := range images {
 		m, err := img.Parsed()
 		if err != nil {
-			return 0, err
+			return err
 		}
 		for _, l := range m.Layers {
 			if (skipForeign && bundle.IsForeign(l)) || f.blobs[l.Digest] != nil {
@@ -89,7 +89,7 @@ func (f *Fetcher) Add(images []*Resolved, skipForeign bool) (int64, error) {
 			f.total.Add(l.Size)
 		}
 	}
-	return f.total.Load(), nil
+	return nil
 }
 
 // Queued is the number of bytes queued for fetching so far.

@@ -68,7 +68,7 @@ func bundleFrom(t *testing.T, host string) error {
 		return err
 	}
 	f := c.NewFetcher(cache, nil)
-	if _, err := f.Add(resolved[0], false); err != nil {
+	if err := f.Add(resolved[0], false); err != nil {
 		return err
 	}
 	f.Close()

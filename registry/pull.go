@@ -60,7 +60,7 @@ func (c *Client) Pull(ctx context.Context, refs []string, targets []Target, cach
 	var addErr error
 	var once sync.Once
 	early := func(r *Resolved) {
-		if _, err := fetcher.Add([]*Resolved{r}, o.skipForeign); err != nil {
+		if err := fetcher.Add([]*Resolved{r}, o.skipForeign); err != nil {
 			once.Do(func() { addErr = err })
 		}
 		if o.progress != nil {

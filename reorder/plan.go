@@ -32,15 +32,6 @@ func makePlan(recs []record) *plan {
 	return p
 }
 
-// bulkBytes is what the bulk records span.
-func (p *plan) bulkBytes() int64 {
-	var n int64
-	for _, r := range p.order[p.meta:] {
-		n += r.size()
-	}
-	return n
-}
-
 // Entry is a tar entry as a RankFunc sees it, for IsOrdered.
 type Entry struct {
 	Header *tar.Header

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"encoding/json"
 	"fmt"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"strings"
 	"time"
 
@@ -48,9 +49,15 @@ func LegacyArchive(img bundle.Image, rawLayers [][]byte) []byte {
 		layers = append(layers, id+"/layer.tar")
 		top = id
 	}
+	repo := strings.TrimPrefix(strings.TrimSuffix(img.Name, ":"+img.Tag), "docker.io/")
+	return dockerArchive(entries, img, m, repo, layers, top)
+}
+
+// dockerArchive adds what every docker-archive ends with: the config as
+// <hex>.json, then manifest.json and repositories naming the top layer id.
+func dockerArchive(entries []Entry, img bundle.Image, m *v1.Manifest, repo string, layers []string, top string) []byte {
 	cfgName := m.Config.Digest.Hex + ".json"
 	entries = append(entries, Reg(cfgName, img.Config))
-	repo := strings.TrimPrefix(strings.TrimSuffix(img.Name, ":"+img.Tag), "docker.io/")
 	manifest, _ := json.Marshal([]map[string]any{{"Config": cfgName, "RepoTags": []string{repo + ":" + img.Tag}, "Layers": layers}})
 	repos, _ := json.Marshal(map[string]map[string]string{repo: {img.Tag: top}})
 	return Tar(append(entries, Reg(bundle.ManifestFile, manifest), Reg(bundle.RepositoriesFile, repos)))
@@ -78,10 +85,5 @@ func SkopeoArchive(img bundle.Image, rawLayers [][]byte) []byte {
 		layers = append(layers, name)
 		top = id
 	}
-	cfgName := m.Config.Digest.Hex + ".json"
-	entries = append(entries, Reg(cfgName, img.Config))
-	repo := strings.TrimSuffix(img.Name, ":"+img.Tag)
-	manifest, _ := json.Marshal([]map[string]any{{"Config": cfgName, "RepoTags": []string{img.Name}, "Layers": layers}})
-	repos, _ := json.Marshal(map[string]map[string]string{repo: {img.Tag: top}})
-	return Tar(append(entries, Reg(bundle.ManifestFile, manifest), Reg(bundle.RepositoriesFile, repos)))
+	return dockerArchive(entries, img, m, strings.TrimSuffix(img.Name, ":"+img.Tag), layers, top)
 }

@@ -108,14 +108,9 @@ func (o *bundleOptions) run(cmd *cobra.Command, args []string) error {
 func (o *bundleOptions) refs(args []string) ([]string, error) {
 	refs := append([]string(nil), args...)
 	for _, f := range o.files {
-		fh, err := os.Open(f)
+		list, err := readImageList(f)
 		if err != nil {
-			return nil, fmt.Errorf("image list: %w", err)
-		}
-		list, err := registry.ReadImageList(fh)
-		fh.Close()
-		if err != nil {
-			return nil, fmt.Errorf("image list %s: %w", f, err)
+			return nil, err
 		}
 		refs = append(refs, list...)
 	}

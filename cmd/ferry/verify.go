@@ -185,8 +185,8 @@ func printVerifyReport(w io.Writer, file string, rep *bundle.Report) {
 			verdict = "FAIL"
 		}
 		layers := fmt.Sprintf("%d layer(s)", img.Layers)
-		if img.NotStored > 0 {
-			layers += fmt.Sprintf(" (%d foreign, not stored)", img.NotStored)
+		if img.Missing > 0 {
+			layers += fmt.Sprintf(" (%d foreign, not stored)", img.Missing)
 		}
 		names := "<none>"
 		if len(img.Names) > 0 {
