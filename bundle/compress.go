@@ -2,7 +2,6 @@ package bundle
 
 import (
 	"bufio"
-	"bytes"
 
 	"errors"
 	"fmt"
@@ -208,13 +207,7 @@ func DetectCompression(br *bufio.Reader) (Compression, error) {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", err
 	}
-	switch {
-	case bytes.HasPrefix(head, zstdMagic):
-		return Zstd, nil
-	case bytes.HasPrefix(head, gzipMagic):
-		return Gzip, nil
-	}
-	return None, nil
+	return detect(head), nil
 }
 
 // Decompress returns the tar stream inside r, detecting the compression from

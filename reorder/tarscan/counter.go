@@ -35,3 +35,11 @@ func (c *seekCounter) Seek(off int64, whence int) (int64, error) {
 	}
 	return n, err
 }
+
+// atCounter counts from base, where a section of an io.ReaderAt starts.
+type atCounter struct {
+	counter
+	base int64
+}
+
+func (c *atCounter) offset() int64 { return c.base + c.n }

@@ -37,6 +37,7 @@ func (e *Entry) Size() int64 {
 
 // Scanner reads a tar stream entry by entry, applying the package's rules.
 type Scanner struct {
+	ra       io.ReaderAt // set by NewReaderAtScanner
 	l        Limits
 	tr       *tar.Reader
 	pos      offsetter
@@ -63,12 +64,33 @@ func NewScanner(r io.Reader, size int64, l Limits) *Scanner {
 	return &Scanner{l: l.orDefault(), tr: tar.NewReader(r), pos: pos, size: size, names: map[string]int{}}
 }
 
+// NewReaderAtScanner reads the tar stream in ra, of size bytes (-1 when
+// unknown), reading only header blocks: data is never touched unless the
+// caller reads it. Use it where reading a byte costs more than seeking past
+// it, such as a compressed stream with a seek table, where tar.Reader's own
+// skipping would read the last byte of every entry.
+func NewReaderAtScanner(ra io.ReaderAt, size int64, l Limits) *Scanner {
+	s := &Scanner{ra: ra, l: l.orDefault(), size: size, names: map[string]int{}}
+	s.restart()
+	return s
+}
+
+// restart points a fresh tar.Reader at the end of the last entry.
+func (s *Scanner) restart() {
+	c := &atCounter{base: s.prevEnd}
+	c.r = io.NewSectionReader(s.ra, s.prevEnd, 1<<62)
+	s.tr, s.pos = tar.NewReader(c), c
+}
+
 // Next reads, validates and returns the next entry. It returns io.EOF at a
 // proper end of archive, and a wrapped sentinel of this package otherwise.
 // The entry's data can be read with Read or ReadAll until the next call.
 func (s *Scanner) Next(ctx context.Context) (*Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if s.ra != nil && len(s.entries) > 0 {
+		s.restart()
 	}
 	h, err := s.tr.Next()
 	if err != nil {

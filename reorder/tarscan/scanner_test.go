@@ -60,6 +60,19 @@ func scanAll(r io.Reader, size int64) ([]tarscan.Entry, error) {
 	}
 }
 
+func scanAt(ra io.ReaderAt, size int64) ([]tarscan.Entry, error) {
+	s := tarscan.NewReaderAtScanner(ra, size, tarscan.Limits{})
+	for {
+		_, err := s.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return s.Entries(), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
 func TestScannerVerdicts(t *testing.T) {
 	ok := ent{name: "index.json", data: "{}"}
 	for _, c := range []struct {
@@ -94,6 +107,10 @@ func TestScannerVerdicts(t *testing.T) {
 					t.Errorf("%T: got %v, want %v", r, err, c.want)
 				}
 			}
+			_, err := scanAt(bytes.NewReader(c.data), -1)
+			if c.want == nil && err != nil || c.want != nil && !errors.Is(err, c.want) {
+				t.Errorf("ReaderAt: got %v, want %v", err, c.want)
+			}
 		})
 	}
 }
@@ -104,8 +121,14 @@ func TestScannerRangesAndBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(es) != 3 {
-		t.Fatalf("%d entries", len(es))
+	at, err := scanAt(bytes.NewReader(data), int64(len(data)))
+	if err != nil || len(at) != 3 || len(es) != 3 {
+		t.Fatalf("%d and %d entries, %v", len(es), len(at), err)
+	}
+	for i := range at {
+		if at[i].Name != es[i].Name || at[i].DataOffset != es[i].DataOffset || at[i].End != es[i].End {
+			t.Errorf("ReaderAt scan differs: %+v vs %+v", at[i], es[i])
+		}
 	}
 	for _, e := range es {
 		got := data[e.DataOffset : e.DataOffset+e.Size()]
