@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"archive/tar"
 	"bytes"
 	"fmt"
 	"path"
@@ -44,7 +45,27 @@ func (a *Archive) contents() *Contents {
 	for _, dm := range a.docker {
 		keep(path.Clean(dm.Config))
 	}
+	c.MetadataFirst = a.metadataFirst(c)
 	return c
+}
+
+// metadataFirst reports whether every metadata entry comes before the first
+// other file, judging by names: what index.json and manifest.json point at
+// is metadata, as are the layout files and docker's legacy JSON.
+func (a *Archive) metadataFirst(c *Contents) bool {
+	layerSeen := false
+	for _, e := range a.scan.Entries() {
+		if e.Header.Typeflag != tar.TypeReg {
+			continue
+		}
+		_, small := c.Small[e.Name]
+		meta := small || isLegacyMetadata(e.Name) || MetadataRank(e.Name, 0, nil) < RankSmall
+		if meta && layerSeen {
+			return false
+		}
+		layerSeen = layerSeen || !meta
+	}
+	return true
 }
 
 // Index returns index.json as an image index whose children are read from

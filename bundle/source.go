@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	seekable "github.com/SaveTheRbtz/zstd-seekable-format-go/pkg"
+	"github.com/SaveTheRbtz/zstd-seekable-format-go/pkg/framecache"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -95,7 +96,10 @@ func openSeekable(ra io.ReaderAt, size int64, inflated *atomic.Int64) (io.Reader
 	if err != nil {
 		return nil, 0, err
 	}
-	sr, err := seekable.NewReader(io.NewSectionReader(ra, 0, size), countingDecoder{dec, inflated})
+	// Sieve keeps the metadata frame, which every lookup revisits, while a
+	// scan passes through one header frame after another.
+	cache := framecache.NewSieve(framecache.Limits{MaxFrames: 16, MaxBytes: 16 << 20})
+	sr, err := seekable.NewReader(io.NewSectionReader(ra, 0, size), countingDecoder{dec, inflated}, seekable.WithReaderFrameCache(cache))
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrBadSeekTable, err)
 	}

@@ -147,7 +147,8 @@ func TestZstdFirstFrameHoldsAllMetadata(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := bundle.ReadContents(context.Background(), bytes.NewReader(head))
+		// The first frame alone, closed as a tar, is a complete listing.
+		c, err := bundle.ReadContents(context.Background(), bytes.NewReader(append(head, make([]byte, 1024)...)))
 		if err != nil {
 			t.Fatalf("first frame alone: %v", err)
 		}
@@ -157,9 +158,12 @@ func TestZstdFirstFrameHoldsAllMetadata(t *testing.T) {
 		if len(head) > 16<<10 {
 			t.Errorf("metadata frame is %d bytes decompressed", len(head))
 		}
-		whole, err := bundle.ReadContents(context.Background(), bytes.NewReader(out))
-		if err != nil || whole.BytesRead > int64(len(head))+1024 {
-			t.Errorf("listing the whole bundle decompressed %d bytes (metadata is %d): %v", whole.BytesRead, len(head), err)
+		if level >= 19 {
+			continue // one long-window stream: no seek table to list by
+		}
+		a := openBytes(t, out)
+		if got := len(a.Images()); got != 2 || a.Inflated() > int64(len(head))+512*16 {
+			t.Errorf("listing the whole bundle found %d images and decompressed %d bytes (metadata is %d)", got, a.Inflated(), len(head))
 		}
 	}
 }
