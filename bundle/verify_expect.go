@@ -160,7 +160,7 @@ func (v *verifier) otherPin(c *Check, ref name.Reference) {
 	}
 	c.Expected = ref.String()
 	c.Found = tagged + " as " + strings.Join(have, ", ")
-	c.Message = "the bundle holds this tag from another digest than the image list pins; rebuild the bundle from the pinned list"
+	c.Message = "the bundle was built from another digest than the image list pins; rebuild the bundle from the pinned list (ferry bundle -f LIST)"
 }
 
 // taggedName is repo:tag for a reference written with a tag, also in
