@@ -133,6 +133,10 @@ func (c *Contents) Missing() []string {
 					need(BlobPath(m.Config.Digest))
 				}
 			}
+			// The list an image was chosen from is metadata too.
+			if h, err := v1.NewHash(d.Annotations[AnnotationSourceDigest]); err == nil {
+				need(BlobPath(h))
+			}
 		}
 	}
 	for _, dm := range c.Docker {
