@@ -89,11 +89,11 @@ func (c *Contents) scan(ctx context.Context, s *tarscan.Scanner) error {
 			layerSeen = true
 			continue
 		}
-		rest, err := s.ReadAll(MaxSmallMetadata)
+		data, err := s.ReadAll(head, MaxSmallMetadata)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrNotAnArchive, err)
 		}
-		if err := c.keep(e.Name, append(head, rest...)); err != nil {
+		if err := c.keep(e.Name, data); err != nil {
 			return err
 		}
 	}

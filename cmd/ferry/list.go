@@ -45,7 +45,7 @@ func (o *listOptions) run(cmd *cobra.Command, args []string) error {
 	}
 	c, err := readContents(cmd, args[0])
 	if err != nil {
-		return fmt.Errorf("%s: %w", args[0], err)
+		return err
 	}
 	rep := listReport{File: args[0], Compression: c.Compression, MetadataFirst: c.MetadataFirst, BytesRead: c.BytesRead, Images: c.Images()}
 	if o.output == "json" {
@@ -96,7 +96,11 @@ func platformString(p *v1.Platform) string {
 // stream.
 func readContents(cmd *cobra.Command, path string) (*bundle.Contents, error) {
 	if path == "-" {
-		return bundle.ReadContents(cmd.Context(), cmd.InOrStdin())
+		c, err := bundle.ReadContents(cmd.Context(), cmd.InOrStdin())
+		if err != nil {
+			return nil, fmt.Errorf("standard input: %w", err)
+		}
+		return c, nil
 	}
 	a, err := bundle.OpenPath(cmd.Context(), path)
 	if err != nil {
