@@ -1,4 +1,4 @@
-package bundle_test
+package verify_test
 
 import (
 	"bytes"
@@ -12,7 +12,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/rancher/ferry/bundle"
-	"github.com/rancher/ferry/bundle/verifytest"
+	"github.com/rancher/ferry/bundle/verify"
+	"github.com/rancher/ferry/bundle/verify/verifytest"
 )
 
 // benchBundle is ~150 MB: 8 images of 3 layers, each layer 12 MiB of tar
@@ -70,7 +71,7 @@ func BenchmarkVerify(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/jobs=%d", tc.name, jobs), func(b *testing.B) {
 				b.SetBytes(int64(len(tc.data)))
 				for b.Loop() {
-					rep, err := bundle.Verify(context.Background(), bytes.NewReader(tc.data), bundle.WithJobs(jobs))
+					rep, err := verify.Archive(context.Background(), bytes.NewReader(tc.data), verify.WithJobs(jobs))
 					if err != nil || !rep.OK() {
 						b.Fatalf("%v %+v", err, rep.Problems())
 					}
@@ -108,7 +109,7 @@ func BenchmarkVerifyBigLayers(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(tc.data)))
 			for b.Loop() {
-				rep, err := bundle.Verify(context.Background(), bytes.NewReader(tc.data))
+				rep, err := verify.Archive(context.Background(), bytes.NewReader(tc.data))
 				if err != nil || !rep.OK() {
 					b.Fatalf("%v %+v", err, rep.Problems())
 				}

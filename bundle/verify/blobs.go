@@ -1,4 +1,4 @@
-package bundle
+package verify
 
 import (
 	"fmt"
@@ -7,6 +7,9 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/bundle/verify/internal/inflate"
 )
 
 // lookup finds the regular entry a reference names, following links, and
@@ -23,7 +26,7 @@ func (v *verifier) lookup(name string) *vEntry {
 // there is none) and every entry on the way.
 func (v *verifier) resolve(name string) (*vEntry, []*vEntry) {
 	var chain []*vEntry
-	name = cleanName(name)
+	name = bundle.CleanName(name)
 	for hops := 0; hops < 8; hops++ {
 		e := v.entries[name]
 		if e == nil {
@@ -60,7 +63,7 @@ func (v *verifier) metaEntry(name string) *vEntry {
 
 // blobFor finds the blob a descriptor points to and checks its size.
 func (v *verifier) blobFor(d v1.Descriptor, from, image string) *vEntry {
-	name := BlobPath(d.Digest)
+	name := bundle.BlobPath(d.Digest)
 	e := v.lookup(name)
 	if e == nil {
 		v.add(Check{Name: "missing", Entry: name, Image: image, Severity: SeverityError,
@@ -94,17 +97,17 @@ func (v *verifier) diffIDCheck(img *vImage, e *vEntry, i int, label string) {
 	c := Check{Name: "diff-id", Entry: e.name, Image: label, Severity: SeverityError, Expected: want.String(),
 		Message: fmt.Sprintf("layer %d against the config's rootfs.diff_ids", i)}
 	switch {
-	case e.diff.err != nil:
-		c.Found = e.diff.err.Error()
-	case e.blob.kind == kindUnknown && e.blob.digest == want:
+	case e.Diff.Err != nil:
+		c.Found = e.Diff.Err.Error()
+	case e.Blob.Kind == inflate.KindUnknown && e.Blob.Digest == want:
 		// Uncompressed and not a tar (an attestation's in-toto JSON): the
 		// config says so, and loaders only need the bytes to match.
 		c.OK = true
-	case e.blob.kind == kindUnknown:
+	case e.Blob.Kind == inflate.KindUnknown:
 		c.Found = "a blob that is neither gzip, zstd nor tar"
 	default:
-		c.Found = e.diff.id.String()
-		c.OK = e.diff.id == want
+		c.Found = e.Diff.ID.String()
+		c.OK = e.Diff.ID == want
 	}
 	if c.OK {
 		c.Expected, c.Found = "", ""
@@ -116,7 +119,7 @@ func (v *verifier) diffIDCount(img *vImage, label string) {
 	if img.cfg == nil || len(img.cfg.RootFS.DiffIDs) == len(img.layers) {
 		return
 	}
-	v.add(Check{Name: "config", Entry: cleanName(BlobPath(img.config)), Image: label, Severity: SeverityError, Message: "rootfs.diff_ids against the layers",
+	v.add(Check{Name: "config", Entry: bundle.CleanName(bundle.BlobPath(img.config)), Image: label, Severity: SeverityError, Message: "rootfs.diff_ids against the layers",
 		Expected: fmt.Sprintf("%d diff_ids", len(img.layers)), Found: fmt.Sprintf("%d", len(img.cfg.RootFS.DiffIDs))})
 }
 
@@ -127,11 +130,11 @@ var digestNames = regexp.MustCompile(`^(?:blobs/sha256/|sha256:)?([0-9a-f]{64})(
 // checkBlobNames checks every entry whose name is a digest against its bytes.
 func (v *verifier) checkBlobNames() {
 	for _, e := range v.order {
-		if !e.regular() || !e.hashed {
+		if !e.regular() || !e.Hashed {
 			continue
 		}
 		dir, base := path.Split(e.name)
-		if strings.HasPrefix(e.name, "blobs/") && dir != BlobsDir {
+		if strings.HasPrefix(e.name, "blobs/") && dir != bundle.BlobsDir {
 			v.warn("blob-digest", e.name, "digest algorithm %s not checked", strings.TrimSuffix(strings.TrimPrefix(dir, "blobs/"), "/"))
 			continue
 		}
@@ -140,14 +143,14 @@ func (v *verifier) checkBlobNames() {
 			m = digestNames.FindStringSubmatch(base)
 		}
 		if m == nil {
-			if dir == BlobsDir {
+			if dir == bundle.BlobsDir {
 				v.fail("blob-digest", e.name, "blob name is not a sha256 digest")
 			}
 			continue
 		}
-		c := Check{Name: "blob-digest", Entry: e.name, Severity: SeverityError, OK: e.blob.digest.Hex == m[1]}
+		c := Check{Name: "blob-digest", Entry: e.name, Severity: SeverityError, OK: e.Blob.Digest.Hex == m[1]}
 		if !c.OK {
-			c.Expected, c.Found = "sha256:"+m[1], e.blob.digest.String()
+			c.Expected, c.Found = "sha256:"+m[1], e.Blob.Digest.String()
 			c.Message = "content does not hash to its name"
 		}
 		v.add(c)

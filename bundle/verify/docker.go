@@ -1,4 +1,4 @@
-package bundle
+package verify
 
 import (
 	"encoding/json"
@@ -10,18 +10,20 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/rancher/ferry/bundle"
 )
 
 // checkDocker checks manifest.json: each entry's config and layers, and,
 // when index.json is there too, that both describe the same images.
 func (v *verifier) checkDocker() {
-	e := v.metaEntry(ManifestFile)
+	e := v.metaEntry(bundle.ManifestFile)
 	if e == nil {
 		return
 	}
-	var dms []dockerManifest
+	var dms []bundle.DockerManifest
 	if err := json.Unmarshal(e.data, &dms); err != nil {
-		v.fail("json", ManifestFile, "invalid: %v", err)
+		v.fail("json", bundle.ManifestFile, "invalid: %v", err)
 		return
 	}
 	v.hasDocker = true
@@ -30,11 +32,11 @@ func (v *verifier) checkDocker() {
 	}
 }
 
-func (v *verifier) dockerImage(where string, dm dockerManifest) {
+func (v *verifier) dockerImage(where string, dm bundle.DockerManifest) {
 	label := firstOr(dm.RepoTags, where)
 	ce := v.lookup(dm.Config)
 	if ce == nil {
-		v.add(Check{Name: "missing", Entry: orNone(cleanName(dm.Config)), Image: label, Severity: SeverityError,
+		v.add(Check{Name: "missing", Entry: orNone(bundle.CleanName(dm.Config)), Image: label, Severity: SeverityError,
 			Message: where + " names it as Config, but it is not in the archive"})
 		return
 	}
@@ -57,7 +59,7 @@ func (v *verifier) dockerImage(where string, dm dockerManifest) {
 // dockerMatch finds the index.json image with the same config, checking
 // they agree, or makes an image of the manifest.json entry when there is no
 // index.json.
-func (v *verifier) dockerMatch(where string, dm dockerManifest, ce *vEntry, label string) *vImage {
+func (v *verifier) dockerMatch(where string, dm bundle.DockerManifest, ce *vEntry, label string) *vImage {
 	if v.hasIndex {
 		if v.byConfig == nil {
 			v.byConfig = map[v1.Hash][]*vImage{}
@@ -67,22 +69,22 @@ func (v *verifier) dockerMatch(where string, dm dockerManifest, ce *vEntry, labe
 		}
 		// Images sharing a config (the same image compressed twice) each
 		// take one manifest.json entry.
-		if imgs := v.byConfig[ce.blob.digest]; len(imgs) > 0 {
+		if imgs := v.byConfig[ce.Blob.Digest]; len(imgs) > 0 {
 			img := imgs[0]
-			v.byConfig[ce.blob.digest] = imgs[1:]
+			v.byConfig[ce.Blob.Digest] = imgs[1:]
 			img.docker = true
 			v.dockerAgrees(where, dm, img, label)
 			return img
 		}
-		v.add(Check{Name: "agree", Entry: ManifestFile, Image: label, Severity: SeverityError,
-			Message: fmt.Sprintf("%s has config %s, which no image in index.json uses", where, ce.blob.digest)})
+		v.add(Check{Name: "agree", Entry: bundle.ManifestFile, Image: label, Severity: SeverityError,
+			Message: fmt.Sprintf("%s has config %s, which no image in index.json uses", where, ce.Blob.Digest)})
 		return nil
 	}
-	img := &vImage{res: &ImageResult{ImageInfo: ImageInfo{Layers: len(dm.Layers)}, Config: ce.blob.digest.String(), entries: []string{ce.name}}, config: ce.blob.digest}
+	img := &vImage{res: &ImageResult{ImageInfo: bundle.ImageInfo{Layers: len(dm.Layers)}, Config: ce.Blob.Digest.String(), entries: []string{ce.name}}, config: ce.Blob.Digest}
 	v.images = append(v.images, img)
 	for _, l := range dm.Layers {
-		img.layers = append(img.layers, cleanName(l))
-		img.res.entries = append(img.res.entries, cleanName(l))
+		img.layers = append(img.layers, bundle.CleanName(l))
+		img.res.entries = append(img.res.entries, bundle.CleanName(l))
 	}
 	img.cfg = v.parseConfig(ce, label)
 	if img.cfg != nil {
@@ -93,18 +95,18 @@ func (v *verifier) dockerMatch(where string, dm dockerManifest, ce *vEntry, labe
 	return img
 }
 
-func (v *verifier) dockerAgrees(where string, dm dockerManifest, img *vImage, label string) {
+func (v *verifier) dockerAgrees(where string, dm bundle.DockerManifest, img *vImage, label string) {
 	var layers []string
 	for _, l := range dm.Layers {
-		layers = append(layers, cleanName(l))
+		layers = append(layers, bundle.CleanName(l))
 	}
 	if strings.Join(layers, ",") != strings.Join(img.layers, ",") {
-		v.add(Check{Name: "agree", Entry: ManifestFile, Image: label, Severity: SeverityError, Message: where + " Layers against the OCI manifest",
+		v.add(Check{Name: "agree", Entry: bundle.ManifestFile, Image: label, Severity: SeverityError, Message: where + " Layers against the OCI manifest",
 			Expected: strings.Join(img.layers, " "), Found: strings.Join(layers, " ")})
 	}
 	for _, tag := range dm.RepoTags {
 		if !img.named(tag) {
-			v.add(Check{Name: "agree", Entry: ManifestFile, Image: label, Severity: SeverityError,
+			v.add(Check{Name: "agree", Entry: bundle.ManifestFile, Image: label, Severity: SeverityError,
 				Message:  fmt.Sprintf("%s RepoTags has %s, which index.json does not name", where, tag),
 				Expected: strings.Join(img.res.Names, " "), Found: tag})
 		}
@@ -117,7 +119,7 @@ func (v *verifier) dockerAgrees(where string, dm dockerManifest, img *vImage, la
 	}
 	for _, n := range img.res.Names {
 		if ref, err := name.NewTag(n, name.WeakValidation); err == nil && !tags[ref.Name()] {
-			v.add(Check{Name: "agree", Entry: ManifestFile, Image: label, Severity: SeverityError,
+			v.add(Check{Name: "agree", Entry: bundle.ManifestFile, Image: label, Severity: SeverityError,
 				Message:  fmt.Sprintf("index.json names %s, but %s RepoTags does not", n, where),
 				Expected: n, Found: strings.Join(dm.RepoTags, " ")})
 		}
@@ -132,7 +134,7 @@ func (v *verifier) checkDockerCoverage() {
 	}
 	for _, img := range v.images {
 		if !img.docker {
-			v.add(Check{Name: "agree", Entry: ManifestFile, Image: img.label(), Severity: SeverityError,
+			v.add(Check{Name: "agree", Entry: bundle.ManifestFile, Image: img.label(), Severity: SeverityError,
 				Message: "index.json lists this image, manifest.json does not"})
 		}
 	}
@@ -140,8 +142,8 @@ func (v *verifier) checkDockerCoverage() {
 
 // dockerAbsentLayer accepts a missing layer only if LayerSources says where
 // it comes from, which is what docker load needs for foreign layers.
-func (v *verifier) dockerAbsentLayer(img *vImage, dm dockerManifest, i int, where, label string) {
-	entry := cleanName(dm.Layers[i])
+func (v *verifier) dockerAbsentLayer(img *vImage, dm bundle.DockerManifest, i int, where, label string) {
+	entry := bundle.CleanName(dm.Layers[i])
 	if img.cfg != nil && i < len(img.cfg.RootFS.DiffIDs) {
 		if src, ok := dm.LayerSources[img.cfg.RootFS.DiffIDs[i]]; ok && len(src.URLs) > 0 {
 			if !v.hasIndex {
@@ -204,13 +206,13 @@ func (v *verifier) touchLegacyDirs() {
 
 // checkRepositories checks the legacy repositories file against manifest.json.
 func (v *verifier) checkRepositories() {
-	e := v.metaEntry(RepositoriesFile)
+	e := v.metaEntry(bundle.RepositoriesFile)
 	if e == nil {
 		return
 	}
 	var repos map[string]map[string]string
 	if err := json.Unmarshal(e.data, &repos); err != nil {
-		v.fail("json", RepositoriesFile, "invalid: %v", err)
+		v.fail("json", bundle.RepositoriesFile, "invalid: %v", err)
 		return
 	}
 	for _, repo := range sortedKeys(repos) {
@@ -223,10 +225,10 @@ func (v *verifier) checkRepositories() {
 func (v *verifier) repositoryAgrees(ref, top string) {
 	img := v.imageNamed(ref)
 	if img == nil {
-		v.add(Check{Name: "agree", Entry: RepositoriesFile, Image: ref, Severity: SeverityError, Message: "names an image that manifest.json and index.json do not"})
+		v.add(Check{Name: "agree", Entry: bundle.RepositoriesFile, Image: ref, Severity: SeverityError, Message: "names an image that manifest.json and index.json do not"})
 		return
 	}
-	c := Check{Name: "agree", Entry: RepositoriesFile, Image: ref, OK: true, Severity: SeverityWarning, Message: "top layer id"}
+	c := Check{Name: "agree", Entry: bundle.RepositoriesFile, Image: ref, OK: true, Severity: SeverityWarning, Message: "top layer id"}
 	if ids := v.topLayerIDs(img); !slices.Contains(ids, top) {
 		c.OK, c.Expected, c.Found = false, strings.Join(ids, " or "), top
 	}

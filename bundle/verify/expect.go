@@ -1,4 +1,4 @@
-package bundle
+package verify
 
 import (
 	"archive/tar"
@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/rancher/ferry/registry/platform"
 )
 
 // crossCheck runs everything that needs the whole archive seen.
@@ -133,24 +135,24 @@ func sameRepo(names []string, d name.Digest) bool {
 }
 
 func (v *verifier) checkPlatforms() {
-	if v.o.platformCheck == nil {
+	if v.o.platform == nil {
 		return
 	}
 	for _, img := range v.images {
-		c := Check{Name: "platform", Image: img.label(), Severity: SeverityError, Expected: v.o.platformWant}
+		c := Check{Name: "platform", Image: img.label(), Severity: SeverityError, Expected: v.o.platform.String()}
 		if img.res.Platform == nil {
 			c.Found = "no readable config"
 			v.add(c)
 			continue
 		}
 		c.Found = img.res.Platform.String()
-		err := v.o.platformCheck(*img.res.Platform)
+		err := v.o.platform.Check(*img.res.Platform)
 		// A mismatch speaks for itself as expected/found; a warning needs
 		// its reason.
 		switch {
 		case err == nil:
 			c.OK = true
-		case errors.Is(err, ErrPlatformUnconfirmed):
+		case errors.Is(err, platform.ErrNoOSVersion):
 			c.Severity, c.Message = SeverityWarning, err.Error()
 		}
 		v.add(c)

@@ -1,21 +1,23 @@
-package bundle
+package verify
 
 import (
 	"context"
 	"io"
+
+	"github.com/rancher/ferry/bundle/verify/internal/inflate"
 )
 
-// VerifySpilled is Verify, also returning how many layer bytes went to
+// ArchiveSpilled is Archive, also returning how many layer bytes went to
 // spill files in all, and at most at once.
-func VerifySpilled(ctx context.Context, r io.Reader, opts ...VerifyOption) (*Report, int64, int64, error) {
-	v, err := verify(ctx, r, opts)
-	return v.rep, v.spilled.total, v.spilled.peak, err
+func ArchiveSpilled(ctx context.Context, r io.Reader, opts ...Option) (*Report, int64, int64, error) {
+	v, err := run(ctx, r, opts)
+	return v.rep, v.spilled.Total, v.spilled.Peak, err
 }
 
 // KeepSpillNames leaves spill files in their directory until they are
 // removed, as on Windows, so that a test can see they are; the result
 // restores the default.
 func KeepSpillNames() func() {
-	unlinkSpill = false
-	return func() { unlinkSpill = true }
+	inflate.UnlinkSpill = false
+	return func() { inflate.UnlinkSpill = true }
 }

@@ -1,4 +1,4 @@
-package bundle
+package verify
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/rancher/ferry/bundle"
 )
 
 // maxIndexDepth bounds nested indexes (and index cycles).
@@ -54,24 +56,24 @@ func (img *vImage) named(ref string) bool { return img.norm[normRef(ref)] }
 
 // checkOCI walks index.json down to every layer.
 func (v *verifier) checkOCI() {
-	_, hasIndex := v.entries[IndexFile]
-	layout, idx := v.metaEntry(OCILayoutFile), v.metaEntry(IndexFile)
+	_, hasIndex := v.entries[bundle.IndexFile]
+	layout, idx := v.metaEntry(bundle.OCILayoutFile), v.metaEntry(bundle.IndexFile)
 	if layout != nil {
 		v.checkLayout(layout)
 	}
-	if hasIndex && v.entries[OCILayoutFile] == nil {
-		v.warn("oci-layout", OCILayoutFile, "missing: index.json without oci-layout is not an OCI image layout")
+	if hasIndex && v.entries[bundle.OCILayoutFile] == nil {
+		v.warn("oci-layout", bundle.OCILayoutFile, "missing: index.json without oci-layout is not an OCI image layout")
 	}
 	if idx == nil {
 		return
 	}
 	var im v1.IndexManifest
 	if err := json.Unmarshal(idx.data, &im); err != nil {
-		v.fail("json", IndexFile, "invalid: %v", err)
+		v.fail("json", bundle.IndexFile, "invalid: %v", err)
 		return
 	}
 	v.hasIndex = true
-	v.walkIndex(&im, IndexFile, nil, 0)
+	v.walkIndex(&im, bundle.IndexFile, nil, 0)
 }
 
 func (v *verifier) checkLayout(e *vEntry) {
@@ -158,10 +160,10 @@ func mediaTypeOf(data []byte) types.MediaType {
 // descriptorNames are the names loaders give an index entry. ref.name is
 // often just a tag, which names nothing by itself.
 func descriptorNames(d v1.Descriptor) []string {
-	if n := d.Annotations[AnnotationContainerdName]; n != "" {
+	if n := d.Annotations[bundle.AnnotationContainerdName]; n != "" {
 		return []string{n}
 	}
-	if n := d.Annotations[AnnotationRefName]; strings.ContainsAny(n, "/:@") {
+	if n := d.Annotations[bundle.AnnotationRefName]; strings.ContainsAny(n, "/:@") {
 		return []string{n}
 	}
 	return nil
@@ -179,7 +181,7 @@ func (v *verifier) ociImage(d v1.Descriptor, e *vEntry, names []string, where st
 		v.add(Check{Name: "json", Entry: e.name, Image: label, Severity: SeverityError, Message: "invalid manifest: " + err.Error()})
 		return
 	}
-	info := ImageInfo{Digest: d.Digest.String(), MediaType: string(d.MediaType), Layers: len(m.Layers), Size: m.Config.Size}
+	info := bundle.ImageInfo{Digest: d.Digest.String(), MediaType: string(d.MediaType), Layers: len(m.Layers), Size: m.Config.Size}
 	for _, l := range m.Layers {
 		info.Size += l.Size
 	}
@@ -197,7 +199,7 @@ func (v *verifier) ociImage(d v1.Descriptor, e *vEntry, names []string, where st
 	}
 	v.platformAgrees(d, img, where, label)
 	for i, l := range m.Layers {
-		name := BlobPath(l.Digest)
+		name := bundle.BlobPath(l.Digest)
 		img.layers = append(img.layers, name)
 		img.res.entries = append(img.res.entries, name)
 		le := v.lookup(name)
@@ -215,10 +217,10 @@ func (v *verifier) ociImage(d v1.Descriptor, e *vEntry, names []string, where st
 // to get it; anything else missing is a broken image.
 func (v *verifier) absentLayer(img *vImage, l v1.Descriptor, name, label string) {
 	switch {
-	case IsForeign(l) && len(l.URLs) > 0:
+	case bundle.IsForeign(l) && len(l.URLs) > 0:
 		img.res.Missing++
 		v.add(Check{Name: "foreign-layer", Entry: name, Image: label, OK: true, Severity: SeverityError, Message: "not stored; URLs " + strings.Join(l.URLs, " ")})
-	case IsForeign(l):
+	case bundle.IsForeign(l):
 		v.add(Check{Name: "foreign-layer", Entry: name, Image: label, Severity: SeverityError, Expected: "URLs for a foreign layer left out", Found: "no URLs"})
 	default:
 		v.add(Check{Name: "missing", Entry: name, Image: label, Severity: SeverityError, Message: fmt.Sprintf("layer (%s) of the image is not in the archive", l.MediaType)})

@@ -1,31 +1,32 @@
-package bundle
+package verify
 
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/bundle/verify/internal/inflate"
 )
 
-// Bounds on what a hostile archive can make Verify hold in memory. Real
+// Bounds on what a hostile archive can make Archive hold in memory. Real
 // bundles have hundreds of entries and a few MB of JSON.
 const (
 	maxVerifyEntries = 1 << 17
 	maxMetadataTotal = 64 << 20
 	maxNameLen       = 1024
-	// maxTrailing is how much past the tar's end Verify reads to let the
+	// maxTrailing is how much past the tar's end Archive reads to let the
 	// decompressor check its checksums, and to spot appended data.
 	maxTrailing = 64 << 20
 )
 
-// vEntry is one tar entry as Verify saw it.
+// vEntry is one tar entry as Archive saw it.
 type vEntry struct {
 	name   string // cleaned, as references name it
 	typ    byte
@@ -36,11 +37,9 @@ type vEntry struct {
 	data   []byte
 	ref    bool // something refers to it
 	sparse bool // stored as a GNU sparse file
-	// blob, hashed and diff may be written by a worker: read them only
-	// after the pool is done.
-	blob   blobHash
-	diff   diffResult
-	hashed bool
+	// Result may be written by a worker: read it only after the pool is
+	// done.
+	inflate.Result
 }
 
 func (e *vEntry) regular() bool { return e.typ == tar.TypeReg }
@@ -48,14 +47,14 @@ func (e *vEntry) regular() bool { return e.typ == tar.TypeReg }
 // scan makes the one pass over the archive. It returns true when the archive
 // could not be read to its end, which leaves nothing sound to cross-check.
 func (v *verifier) scan(ctx context.Context, src *sourceReader) (fatal bool) {
-	pool := newHashPool(v.o)
-	defer pool.stopOn(ctx)()
+	pool := inflate.NewPool(inflate.Options{Jobs: v.o.jobs, MaxExpansion: v.o.maxExpansion, SpillDir: v.o.spillDir, MaxSpill: v.o.maxSpill})
+	defer pool.StopOn(ctx)()
 	defer func() {
 		if fatal {
-			pool.stop(errStopped) // nothing will read the layers' results
+			pool.Stop(inflate.ErrStopped) // nothing will read the layers' results
 		}
-		pool.wait()
-		v.spilled, v.localErr = pool.done()
+		pool.Wait()
+		v.spilled, v.localErr = pool.Done()
 	}()
 	r, done, err := v.open(src)
 	if err != nil {
@@ -66,7 +65,7 @@ func (v *verifier) scan(ctx context.Context, src *sourceReader) (fatal bool) {
 	if v.entriesLoop(ctx, tar.NewReader(r), pool) {
 		return true
 	}
-	pool.wait()
+	pool.Wait()
 	v.drainTail(r)
 	return false
 }
@@ -75,10 +74,10 @@ func (v *verifier) scan(ctx context.Context, src *sourceReader) (fatal bool) {
 // records the bytes read.
 func (v *verifier) open(src *sourceReader) (io.Reader, func(), error) {
 	if v.seek = seekableTar(src); v.seek != nil {
-		v.rep.Compression = None
+		v.rep.Compression = bundle.None
 		return v.seek, func() { v.rep.Bytes, _ = v.seek.Seek(0, io.SeekCurrent) }, nil
 	}
-	rc, comp, err := Decompress(src)
+	rc, comp, err := bundle.Decompress(src)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -87,7 +86,7 @@ func (v *verifier) open(src *sourceReader) (io.Reader, func(), error) {
 	return counted, func() { v.rep.Bytes = counted.n; rc.Close() }, nil
 }
 
-func (v *verifier) entriesLoop(ctx context.Context, tr *tar.Reader, pool *hashPool) bool {
+func (v *verifier) entriesLoop(ctx context.Context, tr *tar.Reader, pool *inflate.Pool) bool {
 	for {
 		if ctx.Err() != nil {
 			return true
@@ -160,7 +159,7 @@ func (v *verifier) admit(h *tar.Header) *vEntry {
 	if !v.checkPath(raw, shown) {
 		return nil
 	}
-	e := &vEntry{name: cleanName(raw), typ: h.Typeflag, size: h.Size, order: len(v.order),
+	e := &vEntry{name: bundle.CleanName(raw), typ: h.Typeflag, size: h.Size, order: len(v.order),
 		sparse: h.Typeflag == tar.TypeGNUSparse || hasSparseRecords(h.PAXRecords)}
 	switch h.Typeflag {
 	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
@@ -206,7 +205,7 @@ func typeName(t byte) string {
 
 func (v *verifier) checkPath(raw, shown string) bool {
 	switch {
-	case cleanName(raw) == "" || cleanName(raw) == ".":
+	case bundle.CleanName(raw) == "" || bundle.CleanName(raw) == ".":
 		v.fail("path", shown, "empty entry name")
 	case len(raw) > maxNameLen:
 		v.fail("path", shown, "name is %d bytes long, over %d", len(raw), maxNameLen)
@@ -244,7 +243,7 @@ func (v *verifier) checkLink(e *vEntry, h *tar.Header) bool {
 			Found: fmt.Sprintf("%q", target), Message: kind + " points outside the archive"})
 		return false
 	}
-	e.link = cleanName(resolved)
+	e.link = bundle.CleanName(resolved)
 	return true
 }
 
@@ -252,43 +251,43 @@ var errMetadataLimit = errors.New("metadata limit")
 
 // readEntry keeps small JSON in memory (hashing it here) and streams
 // everything else to a hashing worker.
-func (v *verifier) readEntry(ctx context.Context, tr *tar.Reader, e *vEntry, pool *hashPool) error {
-	buf := getBlobChunk()
+func (v *verifier) readEntry(ctx context.Context, tr *tar.Reader, e *vEntry, pool *inflate.Pool) error {
+	buf := inflate.GetChunk()
 	n, err := fillEntry(tr, *buf)
 	if err != nil && !errors.Is(err, io.EOF) {
-		putBlobChunk(buf)
+		inflate.PutChunk(buf)
 		return err
 	}
-	rank := MetadataRank(e.name, e.size, (*buf)[:min(n, sniffLen)])
-	if rank < NotMetadata && e.size <= MaxSmallMetadata {
-		defer putBlobChunk(buf)
+	rank := bundle.MetadataRank(e.name, e.size, (*buf)[:min(n, inflate.SniffLen)])
+	if rank < bundle.NotMetadata && e.size <= bundle.MaxSmallMetadata {
+		defer inflate.PutChunk(buf)
 		return v.readMeta(tr, e, (*buf)[:n], errors.Is(err, io.EOF))
 	}
-	if rank < NotMetadata {
-		v.add(Check{Name: "limit", Entry: e.name, Severity: SeverityError, Expected: fmt.Sprintf("at most %d bytes of JSON", MaxSmallMetadata),
+	if rank < bundle.NotMetadata {
+		v.add(Check{Name: "limit", Entry: e.name, Severity: SeverityError, Expected: fmt.Sprintf("at most %d bytes of JSON", bundle.MaxSmallMetadata),
 			Found: fmt.Sprintf("%d bytes", e.size), Message: "metadata too large to read"})
 	} else if v.firstBulk == "" {
 		v.firstBulk = e.name
 	}
 	if rest := v.sectionFor(e, n); rest != nil && err == nil {
-		pool.openAt(ctx, e, buf, n, rest)
+		pool.OpenAt(ctx, &e.Result, e.size, buf, n, rest)
 		return nil // the tar reader seeks past the rest
 	}
-	s := pool.open(e, (*buf)[:n])
+	s := pool.Open(&e.Result, e.size, (*buf)[:n])
 	for {
-		s.send(buf, n)
+		s.Send(buf, n)
 		if errors.Is(err, io.EOF) {
-			s.end(nil)
+			s.End(nil)
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
-			s.end(err)
+			s.End(err)
 			return err
 		}
-		buf = getBlobChunk()
+		buf = inflate.GetChunk()
 		if n, err = fillEntry(tr, *buf); err != nil && !errors.Is(err, io.EOF) {
-			putBlobChunk(buf)
-			s.end(err)
+			inflate.PutChunk(buf)
+			s.End(err)
 			return err
 		}
 	}
@@ -319,11 +318,10 @@ func (v *verifier) readMeta(tr *tar.Reader, e *vEntry, head []byte, done bool) e
 		}
 		data = append(data, rest...)
 	}
-	sum := sha256.Sum256(data)
-	e.meta, e.data, e.hashed = true, data, true
-	e.blob = blobHash{digest: v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", sum)}, kind: sniffBlob(data)}
-	if e.blob.kind == kindTar {
-		e.diff.id = e.blob.digest
+	e.meta, e.data, e.Hashed = true, data, true
+	e.Blob = inflate.Blob{Digest: inflate.SHA256(data), Kind: inflate.Sniff(data)}
+	if e.Blob.Kind == inflate.KindTar {
+		e.Diff.ID = e.Blob.Digest
 	}
 	if v.firstBulk != "" && v.outOfOrd == "" {
 		v.outOfOrd = e.name
@@ -335,8 +333,8 @@ func (v *verifier) readMeta(tr *tar.Reader, e *vEntry, head []byte, done bool) e
 // its trailing checksum, and reports data appended after the archive.
 func (v *verifier) drainTail(r io.Reader) {
 	var total, extra int64
-	buf := getBlobChunk()
-	defer putBlobChunk(buf)
+	buf := inflate.GetChunk()
+	defer inflate.PutChunk(buf)
 	for {
 		if total > maxTrailing {
 			v.warn("archive", "", "over %d bytes after the end of the tar; not read further", maxTrailing)
@@ -360,4 +358,16 @@ func (v *verifier) drainTail(r io.Reader) {
 	if extra > 0 {
 		v.warn("archive", "", "%d non-zero bytes after the end of the tar", extra)
 	}
+}
+
+// countingReader counts the decompressed bytes read, for the report.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -1,10 +1,10 @@
-package bundle
+package verify
 
 import (
-	"bytes"
-	"context"
 	"io"
 	"strings"
+
+	"github.com/rancher/ferry/bundle/verify/internal/inflate"
 )
 
 // seekableTar returns the archive as a section reader when it is a plain
@@ -25,9 +25,9 @@ func seekableTar(src *sourceReader) *io.SectionReader {
 	if _, back := sk.Seek(base, io.SeekStart); err != nil || back != nil || end < base {
 		return nil
 	}
-	head := make([]byte, len(zstdMagic))
+	head := make([]byte, 4)
 	n, _ := src.ReadAt(head, base)
-	if bytes.HasPrefix(head[:n], zstdMagic) || bytes.HasPrefix(head[:n], gzipMagic) {
+	if k := inflate.Sniff(head[:n]); k == inflate.KindZstd || k == inflate.KindGzip {
 		return nil
 	}
 	return io.NewSectionReader(src, base, end-base)
@@ -58,43 +58,4 @@ func hasSparseRecords(pax map[string]string) bool {
 		}
 	}
 	return false
-}
-
-// openAt hashes e on a worker of its own, which sends the first chunk,
-// buf[:n], and then reads rest by offset. It waits for a free slot, which
-// the entry holds until its last byte is hashed and inflated.
-func (p *hashPool) openAt(ctx context.Context, e *vEntry, buf *[]byte, n int, rest io.Reader) {
-	p.acquire()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		// No spilling: this worker only holds up its own layer.
-		s := p.stream(e, sniffBlob((*buf)[:min(n, sniffLen)]), false)
-		s.end(p.feed(ctx, s, buf, n, rest))
-		if s.q == nil {
-			p.release() // else the inflater frees the slot when done
-		}
-	}()
-}
-
-// feed sends buf[:n], then all of rest, chunk by chunk, to s.
-func (p *hashPool) feed(ctx context.Context, s *blobStream, buf *[]byte, n int, rest io.Reader) error {
-	left := s.e.size - int64(n)
-	for {
-		s.send(buf, n)
-		if left == 0 {
-			return nil
-		}
-		if err := p.halted(ctx); err != nil {
-			return err
-		}
-		buf = getBlobChunk()
-		var err error
-		n, err = io.ReadFull(rest, (*buf)[:min(int64(blobChunkSize), left)])
-		if err != nil {
-			putBlobChunk(buf)
-			return orUnexpectedEOF(err)
-		}
-		left -= int64(n)
-	}
 }

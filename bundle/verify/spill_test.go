@@ -1,4 +1,4 @@
-package bundle_test
+package verify_test
 
 import (
 	"bufio"
@@ -18,7 +18,8 @@ import (
 	"time"
 
 	"github.com/rancher/ferry/bundle"
-	"github.com/rancher/ferry/bundle/verifytest"
+	"github.com/rancher/ferry/bundle/verify"
+	"github.com/rancher/ferry/bundle/verify/verifytest"
 )
 
 // spillFixture is a zstd bundle whose first layer (16 MiB of text, ~5 MiB
@@ -55,7 +56,7 @@ func spillTest(t *testing.T) string {
 		runtime.GOMAXPROCS(2)
 		t.Cleanup(func() { runtime.GOMAXPROCS(old) })
 	}
-	t.Cleanup(bundle.KeepSpillNames())
+	t.Cleanup(verify.KeepSpillNames())
 	return t.TempDir()
 }
 
@@ -70,16 +71,16 @@ func TestVerifySpills(t *testing.T) {
 		spills   bool
 		maxBytes int64
 	}{
-		{"default budget", dir, bundle.DefaultMaxSpill, 2, true, bundle.DefaultMaxSpill},
-		{"four jobs", dir, bundle.DefaultMaxSpill, 4, true, bundle.DefaultMaxSpill},
+		{"default budget", dir, verify.DefaultMaxSpill, 2, true, verify.DefaultMaxSpill},
+		{"four jobs", dir, verify.DefaultMaxSpill, 4, true, verify.DefaultMaxSpill},
 		{"1 MiB budget", dir, 1 << 20, 2, true, 1 << 20},
 		{"no budget", dir, 0, 2, false, 0},
-		{"one job", dir, bundle.DefaultMaxSpill, 1, false, 0},
-		{"unwritable dir", filepath.Join(dir, "missing"), bundle.DefaultMaxSpill, 2, false, 0},
+		{"one job", dir, verify.DefaultMaxSpill, 1, false, 0},
+		{"unwritable dir", filepath.Join(dir, "missing"), verify.DefaultMaxSpill, 2, false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rep, total, peak, err := bundle.VerifySpilled(context.Background(), bytes.NewReader(data),
-				bundle.WithJobs(tc.jobs), bundle.WithSpill(tc.dir, tc.max))
+			rep, total, peak, err := verify.ArchiveSpilled(context.Background(), bytes.NewReader(data),
+				verify.WithJobs(tc.jobs), verify.WithSpill(tc.dir, tc.max))
 			if err != nil || !rep.OK() || countChecks(rep, "diff-id", true) != 4 {
 				t.Fatalf("err %v, problems:\n%s", err, problems(rep))
 			}
@@ -117,14 +118,14 @@ func TestVerifySpillStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	in := &cancelAfter{r: bytes.NewReader(data), n: len(data) * 6 / 10, cancel: cancel}
-	_, total, _, err := bundle.VerifySpilled(ctx, in, bundle.WithJobs(2), bundle.WithSpill(dir, bundle.DefaultMaxSpill))
+	_, total, _, err := verify.ArchiveSpilled(ctx, in, verify.WithJobs(2), verify.WithSpill(dir, verify.DefaultMaxSpill))
 	if !errors.Is(err, context.Canceled) || total == 0 {
 		t.Fatalf("cancelled: err %v, spilled %d", err, total)
 	}
 	assertEmptyDir(t, dir)
 
-	rep, total, _, err := bundle.VerifySpilled(context.Background(), bytes.NewReader(data[:len(data)*6/10]),
-		bundle.WithJobs(2), bundle.WithSpill(dir, bundle.DefaultMaxSpill))
+	rep, total, _, err := verify.ArchiveSpilled(context.Background(), bytes.NewReader(data[:len(data)*6/10]),
+		verify.WithJobs(2), verify.WithSpill(dir, verify.DefaultMaxSpill))
 	if err != nil || !mentions(rep, "archive", "truncated") || total == 0 {
 		t.Fatalf("truncated: err %v, spilled %d, problems:\n%s", err, total, problems(rep))
 	}
@@ -167,8 +168,8 @@ func TestVerifyByOffset(t *testing.T) {
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
-			byOffset := verify(t, data)
-			streamed, err := bundle.Verify(context.Background(), onlyReader{bytes.NewReader(data)})
+			byOffset := verifyData(t, data)
+			streamed, err := verify.Archive(context.Background(), onlyReader{bytes.NewReader(data)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -192,7 +193,7 @@ func TestVerifyFileByOffset(t *testing.T) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := bundle.Verify(context.Background(), f, bundle.WithJobs(3))
+	rep, err := verify.Archive(context.Background(), f, verify.WithJobs(3))
 	if err != nil || !rep.OK() || rep.Compression != bundle.None || countChecks(rep, "diff-id", true) != 3 {
 		t.Fatalf("err %v, report %+v, problems:\n%s", err, rep, problems(rep))
 	}

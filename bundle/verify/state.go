@@ -1,16 +1,18 @@
-package bundle
+package verify
 
 import (
 	"fmt"
 	"io"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/rancher/ferry/bundle/verify/internal/inflate"
 )
 
-// verifier is the state of one Verify call: the entries seen in the pass,
+// verifier is the state of one Archive call: the entries seen in the pass,
 // then the images the metadata describes, and the report being written.
 type verifier struct {
-	o         verifyOptions
+	o         options
 	rep       *Report
 	entries   map[string]*vEntry
 	order     []*vEntry
@@ -21,7 +23,7 @@ type verifier struct {
 	headers   int
 	seek      *io.SectionReader // the archive, when read by offset
 	localErr  error             // a spill file failed us
-	spilled   spillStats
+	spilled   inflate.Stats
 
 	hasIndex   bool
 	hasDocker  bool
@@ -35,7 +37,7 @@ type verifier struct {
 	problems   int
 }
 
-func newVerifier(o verifyOptions) *verifier {
+func newVerifier(o options) *verifier {
 	return &verifier{o: o, rep: &Report{MetadataFirst: true}, entries: map[string]*vEntry{},
 		byManifest: map[v1.Hash]*vImage{}, diffSeen: map[string]bool{}}
 }

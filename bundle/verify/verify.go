@@ -1,4 +1,4 @@
-package bundle
+package verify
 
 import (
 	"context"
@@ -9,13 +9,19 @@ import (
 	"sort"
 	"sync"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/bundle/verify/internal/inflate"
+	"github.com/rancher/ferry/registry/platform"
 )
 
-// ErrPlatformUnconfirmed is what a platform check returns (wrapped) when it
-// cannot tell either way, e.g. a Windows image built FROM scratch carries no
-// os.version. Verify records it as a warning, not a failure.
-var ErrPlatformUnconfirmed = errors.New("platform not confirmed")
+// DefaultMaxSpill bounds the compressed layer bytes Archive keeps in temp
+// files at once (see WithSpill): a few large layers, and far less than the
+// archives it reads.
+const DefaultMaxSpill = inflate.DefaultMaxSpill
+
+// ErrDecompressionBomb is a layer that expands past the bound WithMaxExpansion
+// sets; a diff-id check reports it.
+var ErrDecompressionBomb = inflate.ErrDecompressionBomb
 
 // Severity says whether a failed check fails the verification.
 type Severity string
@@ -25,7 +31,7 @@ const (
 	SeverityWarning Severity = "warning"
 )
 
-// Check is one thing Verify looked at: which check, on which entry and
+// Check is one thing Archive looked at: which check, on which entry and
 // image, and its result. A failed check has a Severity, and names what was
 // expected against what was found where that applies.
 type Check struct {
@@ -66,7 +72,7 @@ func orNone(s string) string {
 // ImageResult is one image of the archive, described as `ferry list`
 // describes it, and whether all its checks passed.
 type ImageResult struct {
-	ImageInfo
+	bundle.ImageInfo
 	Config string `json:"config,omitempty"`
 	OK     bool   `json:"ok"`
 	// entries are the archive entries this image is made of, so a failed
@@ -74,15 +80,15 @@ type ImageResult struct {
 	entries []string
 }
 
-// Report is the outcome of Verify.
+// Report is the outcome of Archive.
 type Report struct {
-	Compression   Compression   `json:"compression"`
-	Format        string        `json:"format"`
-	MetadataFirst bool          `json:"metadataFirst"`
-	Entries       int           `json:"entries"`
-	Bytes         int64         `json:"decompressedBytes"`
-	Images        []ImageResult `json:"images"`
-	Checks        []Check       `json:"checks"`
+	Compression   bundle.Compression `json:"compression"`
+	Format        string             `json:"format"`
+	MetadataFirst bool               `json:"metadataFirst"`
+	Entries       int                `json:"entries"`
+	Bytes         int64              `json:"decompressedBytes"`
+	Images        []ImageResult      `json:"images"`
+	Checks        []Check            `json:"checks"`
 }
 
 // OK is true when no check of error severity failed.
@@ -113,37 +119,36 @@ func (r *Report) Problems() []Check {
 	return out
 }
 
-// VerifyOption configures Verify.
-type VerifyOption func(*verifyOptions)
+// Option configures Archive.
+type Option func(*options)
 
-type verifyOptions struct {
-	strict        bool
-	allowExtra    bool
-	jobs          int
-	maxExpansion  int64
-	expected      []string
-	exact         bool
-	platformCheck func(v1.Platform) error
-	platformWant  string
-	spillDir      string
-	maxSpill      int64
+type options struct {
+	strict       bool
+	allowExtra   bool
+	jobs         int
+	maxExpansion int64
+	expected     []string
+	exact        bool
+	platform     *platform.Target
+	spillDir     string
+	maxSpill     int64
 }
 
 // WithStrict makes an archive that is not metadata-first a failure rather
 // than a warning.
-func WithStrict(strict bool) VerifyOption { return func(o *verifyOptions) { o.strict = strict } }
+func WithStrict(strict bool) Option { return func(o *options) { o.strict = strict } }
 
 // WithAllowExtra accepts entries nothing refers to.
-func WithAllowExtra(allow bool) VerifyOption { return func(o *verifyOptions) { o.allowExtra = allow } }
+func WithAllowExtra(allow bool) Option { return func(o *options) { o.allowExtra = allow } }
 
 // WithJobs sets how many layers are decompressed and hashed at once.
-func WithJobs(n int) VerifyOption { return func(o *verifyOptions) { o.jobs = n } }
+func WithJobs(n int) Option { return func(o *options) { o.jobs = n } }
 
 // WithMaxExpansion bounds decompression work: a layer may expand to
-// max(256 MiB, ratio × its compressed size) before Verify stops and reports
+// max(256 MiB, ratio × its compressed size) before Archive stops and reports
 // it as a likely decompression bomb. The default ratio is 100.
-func WithMaxExpansion(ratio int64) VerifyOption {
-	return func(o *verifyOptions) { o.maxExpansion = ratio }
+func WithMaxExpansion(ratio int64) Option {
+	return func(o *options) { o.maxExpansion = ratio }
 }
 
 // WithSpill sets where a layer whose decompression falls behind the read
@@ -153,27 +158,26 @@ func WithMaxExpansion(ratio int64) VerifyOption {
 // a time). The files are removed as each layer is done, and on every
 // return. A plain tar that can be read at any offset (a file) is never
 // spilled: each worker reads its own layers.
-func WithSpill(dir string, maxBytes int64) VerifyOption {
-	return func(o *verifyOptions) { o.spillDir, o.maxSpill = dir, maxBytes }
+func WithSpill(dir string, maxBytes int64) Option {
+	return func(o *options) { o.spillDir, o.maxSpill = dir, maxBytes }
 }
 
 // WithExpectedImages requires every reference to name an image in the
 // archive (compared after normalisation, so rancher/x:1 is
 // index.docker.io/rancher/x:1). With exact, images not listed fail too.
-func WithExpectedImages(refs []string, exact bool) VerifyOption {
-	return func(o *verifyOptions) { o.expected, o.exact = refs, exact }
+func WithExpectedImages(refs []string, exact bool) Option {
+	return func(o *options) { o.expected, o.exact = refs, exact }
 }
 
-// WithPlatformCheck runs check on each image's platform as its config states
-// it; want describes the expectation for the report. The matching rules
-// (Windows builds) live with the caller, since this package must not import
-// registry. check returns nil for a match, an error wrapping
-// ErrPlatformUnconfirmed for a warning, any other error for a failure.
-func WithPlatformCheck(want string, check func(v1.Platform) error) VerifyOption {
-	return func(o *verifyOptions) { o.platformWant, o.platformCheck = want, check }
+// WithPlatform requires every image's platform, as its config states it, to
+// fit t by the rules ferry bundle selects images with (platform.Target.Check):
+// a Windows image of another build fails, and one without os.version (built
+// FROM scratch) is a warning, since it may or may not suit the build.
+func WithPlatform(t platform.Target) Option {
+	return func(o *options) { o.platform = &t }
 }
 
-// Verify reads an image archive once, from start to end, and checks its
+// Archive reads an image archive once, from start to end, and checks its
 // structure, every blob's digest and size, every layer's diff_id, that
 // index.json, manifest.json and repositories agree, and any expectations
 // given. It accepts ferry bundles, OCI layouts, docker save archives (old and
@@ -186,13 +190,13 @@ func WithPlatformCheck(want string, check func(v1.Platform) error) VerifyOption 
 //
 // Problems with the archive are Checks in the Report; the error is only for
 // reading failures of r itself or of a spill file, and cancellation.
-func Verify(ctx context.Context, r io.Reader, opts ...VerifyOption) (*Report, error) {
-	v, err := verify(ctx, r, opts)
+func Archive(ctx context.Context, r io.Reader, opts ...Option) (*Report, error) {
+	v, err := run(ctx, r, opts)
 	return v.rep, err
 }
 
-func verify(ctx context.Context, r io.Reader, opts []VerifyOption) (*verifier, error) {
-	o := verifyOptions{jobs: runtime.GOMAXPROCS(0), maxExpansion: 100, maxSpill: DefaultMaxSpill}
+func run(ctx context.Context, r io.Reader, opts []Option) (*verifier, error) {
+	o := options{jobs: runtime.GOMAXPROCS(0), maxExpansion: 100, maxSpill: DefaultMaxSpill}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -1,4 +1,4 @@
-package bundle_test
+package verify_test
 
 import (
 	"archive/tar"
@@ -22,19 +22,21 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/rancher/ferry/bundle"
-	"github.com/rancher/ferry/bundle/verifytest"
+	"github.com/rancher/ferry/bundle/verify"
+	"github.com/rancher/ferry/bundle/verify/verifytest"
+	"github.com/rancher/ferry/registry/platform"
 )
 
-func verify(t testing.TB, data []byte, opts ...bundle.VerifyOption) *bundle.Report {
+func verifyData(t testing.TB, data []byte, opts ...verify.Option) *verify.Report {
 	t.Helper()
-	rep, err := bundle.Verify(context.Background(), bytes.NewReader(data), opts...)
+	rep, err := verify.Archive(context.Background(), bytes.NewReader(data), opts...)
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
 	return rep
 }
 
-func problems(rep *bundle.Report) string {
+func problems(rep *verify.Report) string {
 	var lines []string
 	for _, c := range rep.Problems() {
 		lines = append(lines, string(c.Severity)+" "+c.String())
@@ -43,12 +45,12 @@ func problems(rep *bundle.Report) string {
 }
 
 func TestVerifyFerryBundles(t *testing.T) {
-	blobs := newMemBlobs()
+	blobs := verifytest.Blobs{}
 	images := twoImages(t, blobs)
 	for _, skip := range []bool{false, true} {
 		for _, c := range []bundle.Compression{bundle.None, bundle.Gzip, bundle.Zstd} {
 			t.Run(fmt.Sprintf("%s skip=%v", c, skip), func(t *testing.T) {
-				rep := verify(t, write(t, images, blobs, bundle.WithCompression(c, 0), bundle.WithSkipForeignLayers(skip)))
+				rep := verifyData(t, write(t, images, blobs, bundle.WithCompression(c, 0), bundle.WithSkipForeignLayers(skip)))
 				if !rep.OK() || len(rep.Problems()) != 0 {
 					t.Fatalf("problems:\n%s", problems(rep))
 				}
@@ -73,7 +75,7 @@ func TestVerifyFerryBundles(t *testing.T) {
 	}
 }
 
-func countChecks(rep *bundle.Report, name string, ok bool) int {
+func countChecks(rep *verify.Report, name string, ok bool) int {
 	n := 0
 	for _, c := range rep.Checks {
 		if c.Name == name && c.OK == ok {
@@ -94,7 +96,7 @@ func TestVerifyCorpus(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
 			start := time.Now()
-			rep := verify(t, tc.Data, bundle.WithStrict(tc.Strict), bundle.WithAllowExtra(tc.AllowExt))
+			rep := verifyData(t, tc.Data, verify.WithStrict(tc.Strict), verify.WithAllowExtra(tc.AllowExt))
 			if d := time.Since(start); d > 20*time.Second {
 				t.Errorf("took %s", d)
 			}
@@ -121,9 +123,9 @@ func TestVerifyCorpus(t *testing.T) {
 	}
 }
 
-func mentions(rep *bundle.Report, check, text string) bool {
+func mentions(rep *verify.Report, check, text string) bool {
 	for _, c := range rep.Problems() {
-		if c.Name == check && c.Severity == bundle.SeverityError && strings.Contains(c.String(), text) {
+		if c.Name == check && c.Severity == verify.SeverityError && strings.Contains(c.String(), text) {
 			return true
 		}
 	}
@@ -147,7 +149,7 @@ func TestVerifyExpectations(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rep := verify(t, f.Tar, bundle.WithExpectedImages(tc.refs, tc.exact))
+			rep := verifyData(t, f.Tar, verify.WithExpectedImages(tc.refs, tc.exact))
 			if tc.want == "" && !rep.OK() {
 				t.Fatalf("problems:\n%s", problems(rep))
 			}
@@ -158,25 +160,31 @@ func TestVerifyExpectations(t *testing.T) {
 	}
 }
 
-func TestVerifyPlatformCheck(t *testing.T) {
+func TestVerifyPlatform(t *testing.T) {
 	f := verifytest.NewFixture(4, 4096)
-	var seen []v1.Platform
-	rep := verify(t, f.Tar, bundle.WithPlatformCheck("windows/amd64:10.0.20348", func(p v1.Platform) error {
-		seen = append(seen, p)
-		return errors.New("build 10.0.17763 is not 10.0.20348")
-	}))
-	if rep.OK() || countChecks(rep, "platform", false) != 2 || len(seen) != 2 || seen[0].OSVersion != "10.0.17763.5458" {
-		t.Fatalf("seen %v, problems:\n%s", seen, problems(rep))
+	ltsc2022, err := platform.ParseTarget("windows/amd64:10.0.20348")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := verifyData(t, f.Tar, verify.WithPlatform(ltsc2022))
+	if rep.OK() || countChecks(rep, "platform", false) != 2 || !mentions(rep, "platform", "found windows/amd64:10.0.17763.5458") {
+		t.Fatalf("problems:\n%s", problems(rep))
 	}
 	for _, img := range rep.Images {
 		if img.OK {
 			t.Errorf("%v marked OK with a platform failure", img.Names)
 		}
 	}
-	rep = verify(t, f.Tar, bundle.WithPlatformCheck("windows/amd64", func(v1.Platform) error {
-		return fmt.Errorf("%w: no os.version", bundle.ErrPlatformUnconfirmed)
-	}))
-	if !rep.OK() || rep.Count(bundle.SeverityWarning) != 2 {
+	ltsc2019, _ := platform.ParseTarget("windows/amd64:10.0.17763")
+	if rep := verifyData(t, f.Tar, verify.WithPlatform(ltsc2019)); !rep.OK() || countChecks(rep, "platform", true) != 2 {
+		t.Fatalf("same build must pass; problems:\n%s", problems(rep))
+	}
+	// A Windows image built FROM scratch has no os.version: a warning.
+	blobs := verifytest.Blobs{}
+	scratch := verifytest.Image("docker.io/rancher/scratch:1", "1", v1.Platform{OS: "windows", Architecture: "amd64"},
+		[]verifytest.Layer{verifytest.GzipLayer(verifytest.TarLayer(5, 512))}, blobs)
+	rep = verifyData(t, verifytest.Write([]bundle.Image{scratch}, blobs, false), verify.WithPlatform(ltsc2022))
+	if !rep.OK() || rep.Count(verify.SeverityWarning) != 1 || !strings.Contains(rep.Problems()[0].Message, "no os.version") {
 		t.Fatalf("unconfirmed must warn; problems:\n%s", problems(rep))
 	}
 }
@@ -188,7 +196,7 @@ func TestVerifyImageVerdicts(t *testing.T) {
 	i := verifytest.Find(es, f.Layer)
 	es[i].Data = bytes.Clone(es[i].Data)
 	es[i].Data[100] ^= 1
-	rep := verify(t, verifytest.Tar(es))
+	rep := verifyData(t, verifytest.Tar(es))
 	if rep.OK() || rep.Images[0].OK || !rep.Images[1].OK {
 		t.Fatalf("images %+v", rep.Images)
 	}
@@ -206,13 +214,13 @@ func (f *failingReader) Read(p []byte) (int, error) {
 }
 
 func TestVerifyIOErrorIsAnError(t *testing.T) {
-	_, err := bundle.Verify(context.Background(), io.MultiReader(bytes.NewReader(verifytest.NewFixture(6, 4096).Tar[:3000]), &failingReader{}))
+	_, err := verify.Archive(context.Background(), io.MultiReader(bytes.NewReader(verifytest.NewFixture(6, 4096).Tar[:3000]), &failingReader{}))
 	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("err = %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := bundle.Verify(ctx, bytes.NewReader(verifytest.NewFixture(6, 4096).Tar)); !errors.Is(err, context.Canceled) {
+	if _, err := verify.Archive(ctx, bytes.NewReader(verifytest.NewFixture(6, 4096).Tar)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
 	}
 }
@@ -232,8 +240,8 @@ func TestVerifyOtherWriters(t *testing.T) {
 	}
 	for name, data := range map[string][]byte{"crane": crane.Bytes(), "legacy": legacy.Bytes(), "oci layout": ociLayoutTar(t, img)} {
 		t.Run(name, func(t *testing.T) {
-			rep := verify(t, data, bundle.WithExpectedImages([]string{"docker.io/rancher/x:1"}, false))
-			if !rep.OK() || rep.Count(bundle.SeverityWarning) > 1 {
+			rep := verifyData(t, data, verify.WithExpectedImages([]string{"docker.io/rancher/x:1"}, false))
+			if !rep.OK() || rep.Count(verify.SeverityWarning) > 1 {
 				t.Fatalf("%s problems:\n%s", rep.Format, problems(rep))
 			}
 			t.Logf("%s: %d images, %d checks, warnings:\n%s", rep.Format, len(rep.Images), len(rep.Checks), problems(rep))

@@ -1,4 +1,4 @@
-package bundle
+package inflate
 
 import (
 	"bytes"
@@ -14,9 +14,11 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/rancher/ferry/bundle"
 )
 
-// ErrDecompressionBomb is a layer that expands past the verification bound.
+// ErrDecompressionBomb is a layer that expands past the bound for its size.
 var ErrDecompressionBomb = errors.New("layer expands too much")
 
 // A layer's bytes flow through a three-stage pipeline: the tar reader
@@ -24,80 +26,106 @@ var ErrDecompressionBomb = errors.New("layer expands too much")
 // output to a hasher (the diff_id). Several layers are in flight at once:
 // a layer whose inflater falls behind spills to a temp file rather than
 // hold the single tar stream up (see layerQueue), and a plain tar file is
-// read by offset, each layer by its own worker (see sectionFor). Memory is
-// bounded by jobs × (queueDepth + outDepth) × blobChunkSize; no layer is
+// read by offset, each layer by its own worker (see OpenAt). Memory is
+// bounded by jobs × (queueDepth + outDepth) × ChunkSize; no layer is
 // ever held whole in memory.
 const (
-	blobChunkSize = 256 << 10
-	queueDepth    = 8
-	outDepth      = 4
+	// ChunkSize is the size of the chunks GetChunk returns.
+	ChunkSize  = 256 << 10
+	queueDepth = 8
+	outDepth   = 4
 	// expansionFloor lets small layers expand freely: a few MB of gzipped
 	// zeros (a preallocated file) is a legitimate layer.
 	expansionFloor = 256 << 20
-	sniffLen       = 512
+	// SniffLen is how many first bytes of a blob Sniff looks at.
+	SniffLen = 512
 )
 
-var blobChunkPool = sync.Pool{New: func() any { b := make([]byte, blobChunkSize); return &b }}
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
 
-func getBlobChunk() *[]byte  { return blobChunkPool.Get().(*[]byte) }
-func putBlobChunk(b *[]byte) { blobChunkPool.Put(b) }
+// GetChunk returns a buffer of ChunkSize bytes from a shared pool.
+func GetChunk() *[]byte { return chunkPool.Get().(*[]byte) }
 
-// blobKind is how a blob's bytes are encoded, as far as diff_ids go.
-type blobKind string
+// PutChunk gives a buffer from GetChunk back.
+func PutChunk(b *[]byte) { chunkPool.Put(b) }
+
+// Kind is how a blob's bytes are encoded, as far as diff_ids go.
+type Kind string
 
 const (
-	kindGzip    blobKind = "gzip"
-	kindZstd    blobKind = "zstd"
-	kindTar     blobKind = "tar"
-	kindUnknown blobKind = "unknown"
+	KindGzip    Kind = "gzip"
+	KindZstd    Kind = "zstd"
+	KindTar     Kind = "tar"
+	KindUnknown Kind = "unknown"
 )
 
-// blobHash is written by the tar reader's goroutine.
-type blobHash struct {
-	digest v1.Hash
-	kind   blobKind
+// Blob is a blob's digest as stored and its encoding, written by the tar
+// reader's side.
+type Blob struct {
+	Digest v1.Hash
+	Kind   Kind
 }
 
-// diffResult is the digest of the uncompressed layer, written by the
-// inflater for compressed blobs and by the reader for plain tars.
-type diffResult struct {
-	id       v1.Hash
-	err      error
-	expanded int64
+// Diff is the digest of the uncompressed layer, written by the inflater for
+// compressed blobs and by the reader for plain tars.
+type Diff struct {
+	ID       v1.Hash
+	Err      error
+	Expanded int64
 }
 
-// sniffBlob tells gzip and zstd by magic, a tar by its ustar magic or an
+// Result is what the pool learns about one blob. Workers write it: read it
+// only after Pool.Wait.
+type Result struct {
+	Blob   Blob
+	Diff   Diff
+	Hashed bool // Blob is set: the blob was read to its end
+}
+
+var (
+	gzipMagic = []byte{0x1f, 0x8b}
+	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+)
+
+// Sniff tells gzip and zstd by magic, a tar by its ustar magic or an
 // all-zero first block (the empty layer).
-func sniffBlob(head []byte) blobKind {
+func Sniff(head []byte) Kind {
 	switch {
 	case bytes.HasPrefix(head, gzipMagic):
-		return kindGzip
+		return KindGzip
 	case bytes.HasPrefix(head, zstdMagic):
-		return kindZstd
+		return KindZstd
 	case len(head) >= 262 && string(head[257:262]) == "ustar":
-		return kindTar
-	case len(head) >= sniffLen && bytes.Count(head[:sniffLen], []byte{0}) == sniffLen:
-		return kindTar
+		return KindTar
+	case len(head) >= SniffLen && bytes.Count(head[:SniffLen], []byte{0}) == SniffLen:
+		return KindTar
 	}
-	return kindUnknown
+	return KindUnknown
+}
+
+// SHA256 returns the digest of b.
+func SHA256(b []byte) v1.Hash {
+	h := sha256.New()
+	h.Write(b)
+	return sha256Of(h)
 }
 
 func sha256Of(h hash.Hash) v1.Hash {
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
 }
 
-func layerDiffID(r io.Reader, kind blobKind, limit int64) (v1.Hash, int64, error) {
+func layerDiffID(r io.Reader, kind Kind, limit int64) (v1.Hash, int64, error) {
 	var zr io.Reader
 	switch kind {
-	case kindGzip:
+	case KindGzip:
 		gr, err := gzip.NewReader(r)
 		if err != nil {
 			return v1.Hash{}, 0, fmt.Errorf("gzip: %w", err)
 		}
 		defer gr.Close()
 		zr = gr
-	case kindZstd:
-		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.WithDecoderMaxMemory(MaxZstdWindow))
+	case KindZstd:
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(bundle.MaxZstdWindow), zstd.WithDecoderMaxMemory(bundle.MaxZstdWindow))
 		if err != nil {
 			return v1.Hash{}, 0, fmt.Errorf("zstd: %w", err)
 		}
@@ -139,7 +167,7 @@ func newPipedHash() *pipedHash {
 		h := sha256.New()
 		for c := range p.ch {
 			h.Write((*c.buf)[:c.n])
-			putBlobChunk(c.buf)
+			PutChunk(c.buf)
 		}
 		p.done <- sha256Of(h)
 	}()
@@ -150,7 +178,7 @@ func (p *pipedHash) Write(b []byte) (int, error) {
 	written := len(b)
 	for len(b) > 0 {
 		if p.cur == nil {
-			p.cur, p.n = getBlobChunk(), 0
+			p.cur, p.n = GetChunk(), 0
 		}
 		k := copy((*p.cur)[p.n:], b)
 		p.n += k

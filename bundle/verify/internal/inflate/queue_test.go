@@ -1,4 +1,4 @@
-package bundle
+package inflate
 
 import (
 	"bytes"
@@ -7,19 +7,19 @@ import (
 	"testing"
 )
 
-func testPool(t *testing.T, maxSpill int64) (*hashPool, string) {
+func testPool(t *testing.T, maxSpill int64) (*Pool, string) {
 	dir := t.TempDir()
-	t.Cleanup(func() { unlinkSpill = true })
-	unlinkSpill = false
-	return newHashPool(verifyOptions{jobs: 2, maxSpill: maxSpill, spillDir: dir}), dir
+	t.Cleanup(func() { UnlinkSpill = true })
+	UnlinkSpill = false
+	return NewPool(Options{Jobs: 2, MaxSpill: maxSpill, SpillDir: dir}), dir
 }
 
 // pushChunks queues count chunks of distinct bytes, returning them all.
 func pushChunks(q *layerQueue, count int) []byte {
 	var all []byte
 	for i := range count {
-		buf := getBlobChunk()
-		n := blobChunkSize - i // uneven, so runs of file bytes do not align
+		buf := GetChunk()
+		n := ChunkSize - i // uneven, so runs of file bytes do not align
 		for j := range n {
 			(*buf)[j] = byte(i*7 + j)
 		}
@@ -56,7 +56,7 @@ func TestLayerQueueOrder(t *testing.T) {
 // TestLayerQueueEarlyStop: an inflater that gives up must not leave the
 // reader blocked, nor the spill file behind.
 func TestLayerQueueEarlyStop(t *testing.T) {
-	p, dir := testPool(t, 4*blobChunkSize)
+	p, dir := testPool(t, 4*ChunkSize)
 	q := p.newQueue(true)
 	pushChunks(q, queueDepth+4) // memory and budget now full
 	done := make(chan struct{})
@@ -71,8 +71,8 @@ func TestLayerQueueEarlyStop(t *testing.T) {
 	}
 	q.finish()
 	<-done
-	if es, _ := os.ReadDir(dir); len(es) != 0 || p.spilled != 0 || p.stats.peak == 0 || p.stats.peak > 4*blobChunkSize {
-		t.Fatalf("after finish: dir %v, %d bytes charged, peak %d", es, p.spilled, p.stats.peak)
+	if es, _ := os.ReadDir(dir); len(es) != 0 || p.spilled != 0 || p.stats.Peak == 0 || p.stats.Peak > 4*ChunkSize {
+		t.Fatalf("after finish: dir %v, %d bytes charged, peak %d", es, p.spilled, p.stats.Peak)
 	}
 }
 
@@ -86,10 +86,10 @@ func TestLayerQueueStop(t *testing.T) {
 		_, err := io.ReadAll(q)
 		done <- err
 	}()
-	go p.stop(errStopped)
+	go p.Stop(ErrStopped)
 	pushChunks(q, 10)
 	q.close(nil)
-	if err := <-done; err != errStopped && err != nil {
+	if err := <-done; err != ErrStopped && err != nil {
 		t.Fatalf("reader: %v", err)
 	}
 	q.finish()

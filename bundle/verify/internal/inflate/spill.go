@@ -1,4 +1,4 @@
-package bundle
+package inflate
 
 import (
 	"errors"
@@ -18,7 +18,7 @@ import (
 // until the layer is done and its file removed; over budget, the reader
 // waits as it did before spilling existed.
 type layerQueue struct {
-	p       *hashPool
+	p       *Pool
 	items   []qItem
 	inMem   int  // items holding a memory chunk
 	spill   bool // layers read by offset have nothing to gain from spilling
@@ -40,7 +40,7 @@ type qItem struct {
 	off int64
 }
 
-func (p *hashPool) newQueue(spill bool) *layerQueue {
+func (p *Pool) newQueue(spill bool) *layerQueue {
 	return &layerQueue{p: p, spill: spill, file: spillFile{dir: p.spillDir}}
 }
 
@@ -53,7 +53,7 @@ func (q *layerQueue) push(buf *[]byte, n int) {
 	for {
 		switch {
 		case q.dead || p.stopped != nil:
-			putBlobChunk(buf)
+			PutChunk(buf)
 			return
 		case q.inMem < queueDepth:
 			q.items = append(q.items, qItem{buf: buf, n: int64(n)})
@@ -62,7 +62,7 @@ func (q *layerQueue) push(buf *[]byte, n int) {
 			return
 		case q.spill && p.canSpill(int64(n)):
 			if q.spillChunk((*buf)[:n]) {
-				putBlobChunk(buf)
+				PutChunk(buf)
 				return
 			}
 			// The write failed and turned spilling off. The lock was
@@ -90,8 +90,8 @@ func (q *layerQueue) spillChunk(b []byte) bool {
 		return false
 	}
 	q.charged += n
-	p.stats.total += n
-	p.stats.peak = max(p.stats.peak, p.spilled)
+	p.stats.Total += n
+	p.stats.Peak = max(p.stats.Peak, p.spilled)
 	if last := len(q.items) - 1; last >= 0 && q.items[last].buf == nil && q.items[last].off+q.items[last].n == off {
 		q.items[last].n += n // one run of file bytes, read in big pieces
 	} else {
@@ -126,12 +126,14 @@ func (q *layerQueue) Read(b []byte) (int, error) {
 	n, err := q.file.f.ReadAt(b[:want], q.cur.off+q.pos)
 	q.pos += int64(n)
 	if int64(n) < want {
-		return n, q.p.ioFailure(fmt.Errorf("reading back a spilled layer: %w", orUnexpectedEOF(err)))
+		return n, q.p.ioFailure(fmt.Errorf("reading back a spilled layer: %w", OrUnexpectedEOF(err)))
 	}
 	return n, nil
 }
 
-func orUnexpectedEOF(err error) error {
+// OrUnexpectedEOF is err, or io.ErrUnexpectedEOF when a read that had to
+// fill its buffer ended (io.EOF) or stopped short without an error.
+func OrUnexpectedEOF(err error) error {
 	if err == nil || errors.Is(err, io.EOF) {
 		return io.ErrUnexpectedEOF
 	}
@@ -169,7 +171,7 @@ func (q *layerQueue) next() error {
 
 func (q *layerQueue) release() {
 	if q.cur.buf != nil {
-		putBlobChunk(q.cur.buf)
+		PutChunk(q.cur.buf)
 	}
 	q.cur, q.pos = qItem{}, 0
 }
@@ -185,7 +187,7 @@ func (q *layerQueue) finish() {
 	q.dead = true
 	for _, it := range q.items {
 		if it.buf != nil {
-			putBlobChunk(it.buf)
+			PutChunk(it.buf)
 		}
 	}
 	q.items, q.inMem = nil, 0
@@ -201,9 +203,9 @@ func (q *layerQueue) finish() {
 	p.mu.Unlock()
 }
 
-// unlinkSpill is false in tests that check the files are removed by name,
+// UnlinkSpill is false in tests that check the files are removed by name,
 // as they are where an open file cannot be unlinked.
-var unlinkSpill = true
+var UnlinkSpill = true
 
 // spillFile is one layer's temporary file, created on the first spill.
 type spillFile struct {
@@ -222,7 +224,7 @@ func (s *spillFile) append(b []byte) (int64, error) {
 		s.f, s.name = f, f.Name()
 		// Unlinked at once where the OS allows (not Windows), so that not
 		// even a killed process leaves it behind.
-		if unlinkSpill && os.Remove(s.name) == nil {
+		if UnlinkSpill && os.Remove(s.name) == nil {
 			s.name = ""
 		}
 	}

@@ -1,4 +1,4 @@
-package registry
+package platform
 
 import (
 	"errors"
@@ -68,59 +68,59 @@ func win(osv string) v1.Platform {
 	return v1.Platform{OS: "windows", Architecture: "amd64", OSVersion: osv}
 }
 
-func TestSelectChildHighestRevision(t *testing.T) {
+func TestSelectHighestRevision(t *testing.T) {
 	v, _ := ParseWindowsVersion("1809")
 	m := idx(v1.Platform{OS: "linux", Architecture: "amd64"}, win("10.0.17763.4010"), win("10.0.17763.5458"), win("10.0.17763.973"), win("10.0.20348.2322"))
-	d, sel := selectChild(m, WindowsTarget(v))
-	if sel != matchExact || d.Platform.OSVersion != "10.0.17763.5458" {
+	d, sel := Select(m, WindowsTarget(v))
+	if sel != MatchExact || d.Platform.OSVersion != "10.0.17763.5458" {
 		t.Fatalf("selected %v (%v), want 10.0.17763.5458", d.Platform, sel)
 	}
 }
 
-func TestSelectChildExactOSVersionIsNotRequired(t *testing.T) {
+func TestSelectExactOSVersionIsNotRequired(t *testing.T) {
 	// rke2#10942: the requested os.version need not equal the image's.
 	tg, err := ParseTarget("windows/amd64:10.0.20348.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, sel := selectChild(idx(win("10.0.17763.5458"), win("10.0.20348.2322")), tg)
-	if sel != matchExact || d.Platform.OSVersion != "10.0.20348.2322" {
+	d, sel := Select(idx(win("10.0.17763.5458"), win("10.0.20348.2322")), tg)
+	if sel != MatchExact || d.Platform.OSVersion != "10.0.20348.2322" {
 		t.Fatalf("selected %v (%v)", d.Platform, sel)
 	}
 }
 
-func TestSelectChildPrefersOSVersionOverNone(t *testing.T) {
+func TestSelectPrefersOSVersionOverNone(t *testing.T) {
 	v, _ := ParseWindowsVersion("ltsc2022")
-	d, sel := selectChild(idx(win(""), win("10.0.20348.2322")), WindowsTarget(v))
-	if sel != matchExact || d.Platform.OSVersion != "10.0.20348.2322" {
+	d, sel := Select(idx(win(""), win("10.0.20348.2322")), WindowsTarget(v))
+	if sel != MatchExact || d.Platform.OSVersion != "10.0.20348.2322" {
 		t.Fatalf("selected %v (%v)", d.Platform, sel)
 	}
-	d, sel = selectChild(idx(win(""), win("10.0.17763.1")), WindowsTarget(v))
-	if sel != matchNoOSVersion || d.Platform.OSVersion != "" {
+	d, sel = Select(idx(win(""), win("10.0.17763.1")), WindowsTarget(v))
+	if sel != MatchNoOSVersion || d.Platform.OSVersion != "" {
 		t.Fatalf("without a build match want the entry lacking os.version, got %v (%v)", d.Platform, sel)
 	}
 }
 
-func TestSelectChildNoMatch(t *testing.T) {
+func TestSelectNoMatch(t *testing.T) {
 	v, _ := ParseWindowsVersion("2025")
-	if _, sel := selectChild(idx(win("10.0.17763.1"), v1.Platform{OS: "linux", Architecture: "amd64"}), WindowsTarget(v)); sel != noMatch {
+	if _, sel := Select(idx(win("10.0.17763.1"), v1.Platform{OS: "linux", Architecture: "amd64"}), WindowsTarget(v)); sel != NoMatch {
 		t.Fatalf("want no match, got %v", sel)
 	}
 	lin, _ := ParseTarget("linux/arm64")
-	if _, sel := selectChild(idx(v1.Platform{OS: "linux", Architecture: "amd64"}), lin); sel != noMatch {
+	if _, sel := Select(idx(v1.Platform{OS: "linux", Architecture: "amd64"}), lin); sel != NoMatch {
 		t.Fatalf("linux/arm64 matched linux/amd64")
 	}
 }
 
-func TestSelectChildVariants(t *testing.T) {
+func TestSelectVariants(t *testing.T) {
 	m := idx(v1.Platform{OS: "linux", Architecture: "arm", Variant: "v6"}, v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, v1.Platform{OS: "linux", Architecture: "arm64"})
 	for in, want := range map[string]string{"linux/arm/v7": "v7", "linux/arm/v6": "v6", "linux/arm64/v8": ""} {
 		tg, err := ParseTarget(in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, sel := selectChild(m, tg)
-		if sel != matchExact || d.Platform.Variant != want {
+		d, sel := Select(m, tg)
+		if sel != MatchExact || d.Platform.Variant != want {
 			t.Errorf("%s selected %v (%v)", in, d.Platform, sel)
 		}
 	}
@@ -180,4 +180,13 @@ func TestParseTargets(t *testing.T) {
 	if ts, err := ParseTargets("", ""); err != nil || len(ts) != 0 {
 		t.Fatalf("%v %v", ts, err)
 	}
+}
+
+func windows(t *testing.T, name string) Target {
+	t.Helper()
+	v, err := ParseWindowsVersion(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return WindowsTarget(v)
 }

@@ -1,4 +1,4 @@
-package registry
+package platform
 
 import (
 	"errors"
@@ -73,56 +73,63 @@ func (t Target) matchesArch(p v1.Platform) bool {
 	if p.OS != t.Platform.OS || p.Architecture != t.Platform.Architecture {
 		return false
 	}
-	return t.Platform.Variant == "" || p.Variant == "" || normVariant(p) == normVariant(t.Platform)
+	return t.Platform.Variant == "" || p.Variant == "" || NormalVariant(p) == NormalVariant(t.Platform)
 }
 
-func normVariant(p v1.Platform) string {
+// NormalVariant is p's variant, with arm64's implied "v8" spelled out.
+func NormalVariant(p v1.Platform) string {
 	if p.Architecture == "arm64" && p.Variant == "" {
 		return "v8"
 	}
 	return p.Variant
 }
 
-// selection is the outcome of matching a target against candidates.
-type selection int
+// Match is how well a platform fits a target, from worst to best.
+type Match int
 
 const (
-	noMatch selection = iota
-	matchNoOSVersion
-	matchExact
+	// NoMatch: another os, architecture, variant or Windows build.
+	NoMatch Match = iota
+	// MatchNoOSVersion: a Windows image without os.version (built FROM
+	// scratch), which may or may not suit the build.
+	MatchNoOSVersion
+	// MatchExact: os, architecture, variant and Windows build all fit.
+	MatchExact
 )
 
-// match says whether p fits t, and whether that is a real build match or a
+// Match says whether p fits t, and whether that is a real build match or a
 // Windows image that carries no os.version (built FROM scratch).
-func (t Target) match(p v1.Platform) selection {
+func (t Target) Match(p v1.Platform) Match {
 	switch err := t.Check(p); {
 	case err == nil:
-		return matchExact
+		return MatchExact
 	case errors.Is(err, ErrNoOSVersion):
-		return matchNoOSVersion
+		return MatchNoOSVersion
 	}
-	return noMatch
+	return NoMatch
 }
 
-// selectChild picks the index entry for t: among entries of the right build
-// the highest revision wins; an entry without os.version is the fallback.
-func selectChild(idx *v1.IndexManifest, t Target) (v1.Descriptor, selection) {
-	best, bestSel, bestRev := v1.Descriptor{}, noMatch, int64(-2)
+// Select picks the image manifest of idx for t, as ferry bundle does: among
+// entries of the right build the highest revision wins; an entry without
+// os.version is the fallback. Entries that are not image manifests, or
+// give no platform, are never picked.
+func Select(idx *v1.IndexManifest, t Target) (v1.Descriptor, Match) {
+	best, bestSel, bestRev := v1.Descriptor{}, NoMatch, int64(-2)
 	for _, d := range idx.Manifests {
-		if d.Platform == nil || !isImageManifest(string(d.MediaType)) {
+		if d.Platform == nil || !d.MediaType.IsImage() {
 			continue
 		}
-		sel := t.match(*d.Platform)
+		sel := t.Match(*d.Platform)
 		rev := revisionOf(d.Platform.OSVersion)
-		if sel > bestSel || (sel == bestSel && sel != noMatch && rev > bestRev) {
+		if sel > bestSel || (sel == bestSel && sel != NoMatch && rev > bestRev) {
 			best, bestSel, bestRev = d, sel, rev
 		}
 	}
 	return best, bestSel
 }
 
-// describePlatforms lists what an index offers, for "no match" errors.
-func describePlatforms(idx *v1.IndexManifest) string {
+// Describe lists what an index offers, for "no match" errors.
+func Describe(idx *v1.IndexManifest) string {
 	var out []string
 	for _, d := range idx.Manifests {
 		if d.Platform != nil {

@@ -1,63 +1,19 @@
-package registry
+package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/rancher/ferry/registry"
 )
 
-// ParseTargetList parses comma-separated platforms, as in --require
-// linux/amd64,windows/amd64:1809.
-func ParseTargetList(list string) ([]Target, error) {
-	var out []Target
-	for _, part := range strings.Split(list, ",") {
-		if strings.TrimSpace(part) == "" {
-			continue
-		}
-		t, err := ParseTarget(part)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, nil
-}
-
-// ReadTargetList reads platforms one per line; blank lines and # comments
-// are skipped, so a release can keep its platform list in a file.
-func ReadTargetList(r io.Reader) ([]Target, error) {
-	var out []Target
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line, _, _ := strings.Cut(sc.Text(), "#")
-		ts, err := ParseTargetList(line)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
-		}
-		out = append(out, ts...)
-	}
-	return out, sc.Err()
-}
-
-// PromotionLine is the list's digest line for a promotion file's dmap,
-// `"sha256:…": ["v1.31.2"]`, ready to paste.
-func (l *ManifestList) PromotionLine() string {
-	tags := l.DMap[l.Digest.String()]
-	if tags == nil {
-		tags = []string{}
-	}
-	b, _ := json.Marshal(tags)
-	return fmt.Sprintf("%q: %s", l.Digest.String(), strings.ReplaceAll(string(b), ",", ", "))
-}
-
-// WriteTable prints the list for people: its digest, then one row per
+// writeListTable prints a list for people: its digest, then one row per
 // entry with the platform (os.version included), digest, size, media type.
-func (l *ManifestList) WriteTable(w io.Writer) error {
+func writeListTable(w io.Writer, l *registry.ManifestList) error {
 	fmt.Fprintf(w, "%s\ndigest:     %s\nmedia type: %s\nsize:       %d\n\n", l.Reference, l.Digest, l.MediaType, l.Size)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PLATFORM\tDIGEST\tSIZE\tMEDIA TYPE")
@@ -83,14 +39,15 @@ func describeEntry(d v1.Descriptor) string {
 	return s
 }
 
-// WriteText prints the report for people: list-wide checks, then each
-// entry with its failures spelled out and its passes summed up.
-func (r *IndexReport) WriteText(w io.Writer) error {
+// writeIndexReport prints a manifest list report for people: list-wide
+// checks, then each entry with its failures spelled out and its passes
+// summed up.
+func writeIndexReport(w io.Writer, r *registry.IndexReport) error {
 	fmt.Fprintf(w, "%s\ndigest:     %s\nmedia type: %s\n\n", r.Reference, r.Digest, r.MediaType)
 	type entry struct {
 		title  string
 		passed []string
-		failed []Check
+		failed []registry.Check
 	}
 	var entries []*entry
 	byDigest := map[string]*entry{}
@@ -133,7 +90,7 @@ func (r *IndexReport) WriteText(w io.Writer) error {
 	return err
 }
 
-func writeCheck(w io.Writer, indent string, c Check) {
+func writeCheck(w io.Writer, indent string, c registry.Check) {
 	status := "ok  "
 	if !c.OK {
 		status = "FAIL"

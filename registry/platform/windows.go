@@ -1,4 +1,4 @@
-package registry
+package platform
 
 import (
 	"errors"
@@ -48,7 +48,7 @@ func ParseWindowsVersion(s string) (WindowsVersion, error) {
 	if build, ok := windowsBuilds[strings.ToLower(name)]; ok {
 		return WindowsVersion{Name: name, Build: build}, nil
 	}
-	if build, ok := buildOf(name); ok {
+	if build, ok := BuildOf(name); ok {
 		return WindowsVersion{Name: name, Build: build}, nil
 	}
 	return WindowsVersion{}, fmt.Errorf("%w %q: use one of %s", ErrUnknownWindowsVersion, s, strings.Join(KnownWindowsVersions(), ", "))
@@ -79,8 +79,9 @@ func ParseWindowsVersions(list string) ([]WindowsVersion, error) {
 	return out, nil
 }
 
-// buildOf reduces an os.version such as 10.0.17763.5458 to "10.0.17763".
-func buildOf(osVersion string) (string, bool) {
+// BuildOf reduces an os.version such as 10.0.17763.5458 to "10.0.17763";
+// false means it is not a Windows os.version.
+func BuildOf(osVersion string) (string, bool) {
 	parts := strings.Split(osVersion, ".")
 	if len(parts) < 3 || len(parts) > 4 {
 		return "", false
@@ -109,6 +110,6 @@ func revisionOf(osVersion string) int64 {
 
 // Matches reports whether an image's os.version belongs to this release.
 func (v WindowsVersion) Matches(osVersion string) bool {
-	b, ok := buildOf(osVersion)
+	b, ok := BuildOf(osVersion)
 	return ok && b == v.Build
 }

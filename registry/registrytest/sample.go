@@ -1,4 +1,4 @@
-package registry
+package registrytest
 
 import (
 	"archive/tar"
@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -116,9 +117,16 @@ func (s *Sample) Refs(host string) []string {
 	}
 }
 
+// Client is what Push needs of a registry client: *registry.Client is one.
+// It is an interface so that registry's own tests can use the sample set.
+type Client interface {
+	ParseReference(string) (name.Reference, error)
+	Remote(context.Context) []remote.Option
+}
+
 // Push writes the sample set to a registry, foreign layers included, as
 // mcr.microsoft.com serves them alongside their URLs.
-func (s *Sample) Push(ctx context.Context, c *Client, host string) error {
+func (s *Sample) Push(ctx context.Context, c Client, host string) error {
 	for _, ref := range s.Order {
 		r, err := c.ParseReference(host + "/" + ref)
 		if err != nil {
