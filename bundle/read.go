@@ -11,6 +11,8 @@ import (
 	"path"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/rancher/ferry/reorder"
 )
 
 // ErrNotAnArchive is returned for input that is not a readable image tarball.
@@ -84,7 +86,7 @@ func (c *Contents) scan(ctx context.Context, tr *tar.Reader) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("%w: reading %s: %v", ErrNotAnArchive, name, err)
 		}
-		if MetadataRank(name, h.Size, head) >= NotMetadata {
+		if MetadataRank(name, h.Size, head) >= reorder.Bulk {
 			// The first layer ends the metadata section; stop there if it
 			// told us everything, else this archive is not metadata-first.
 			if c.MetadataFirst && len(c.Missing()) == 0 {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/rancher/ferry/bundle"
 	"github.com/rancher/ferry/bundle/verify/internal/inflate"
+
+	"github.com/rancher/ferry/reorder"
 )
 
 // Bounds on what a hostile archive can make Archive hold in memory. Real
@@ -259,11 +261,11 @@ func (v *verifier) readEntry(ctx context.Context, tr *tar.Reader, e *vEntry, poo
 		return err
 	}
 	rank := bundle.MetadataRank(e.name, e.size, (*buf)[:min(n, inflate.SniffLen)])
-	if rank < bundle.NotMetadata && e.size <= bundle.MaxSmallMetadata {
+	if rank < reorder.Bulk && e.size <= bundle.MaxSmallMetadata {
 		defer inflate.PutChunk(buf)
 		return v.readMeta(tr, e, (*buf)[:n], errors.Is(err, io.EOF))
 	}
-	if rank < bundle.NotMetadata {
+	if rank < reorder.Bulk {
 		v.add(Check{Name: "limit", Entry: e.name, Severity: SeverityError, Expected: fmt.Sprintf("at most %d bytes of JSON", bundle.MaxSmallMetadata),
 			Found: fmt.Sprintf("%d bytes", e.size), Message: "metadata too large to read"})
 	} else if v.firstBulk == "" {
