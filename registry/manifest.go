@@ -257,7 +257,7 @@ func (c *Client) pushList(ctx context.Context, tag name.Tag, list *CreatedIndex,
 	}
 	if err := pusher.Put(ctx, tag, rawManifest{raw: list.Raw, mt: list.MediaType}); err != nil {
 		if hasErrorCode(err, transport.ManifestBlobUnknownErrorCode) {
-			return fmt.Errorf("pushing %s: %w: %v", tag, ErrMissingChild, err)
+			return fmt.Errorf("pushing %s: %w: %w", tag, ErrMissingChild, err)
 		}
 		return fmt.Errorf("pushing %s: %w", tag, err)
 	}
