@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"text/tabwriter"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -44,12 +43,7 @@ func (o *listOptions) run(cmd *cobra.Command, args []string) error {
 	if o.output != "table" && o.output != "json" {
 		return fmt.Errorf("--output %q: use table or json", o.output)
 	}
-	f, err := os.Open(args[0])
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	c, err := bundle.ReadContents(cmd.Context(), f)
+	c, err := readContents(cmd, args[0])
 	if err != nil {
 		return fmt.Errorf("%s: %w", args[0], err)
 	}
@@ -95,4 +89,19 @@ func platformString(p *v1.Platform) string {
 		return "-"
 	}
 	return p.String()
+}
+
+// readContents lists a file through bundle.Open, which reads only headers
+// and metadata where the archive allows it, and standard input ("-") as a
+// stream.
+func readContents(cmd *cobra.Command, path string) (*bundle.Contents, error) {
+	if path == "-" {
+		return bundle.ReadContents(cmd.Context(), cmd.InOrStdin())
+	}
+	a, err := bundle.OpenPath(cmd.Context(), path)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	return a.Contents(), nil
 }
