@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/rancher/ferry/registry/platform"
 )
 
 var (
@@ -58,7 +61,7 @@ type CreateOption func(*createOptions)
 
 type createOptions struct {
 	format    IndexFormat
-	platforms []Target
+	platforms []platform.Target
 	nondist   bool
 	dryRun    bool
 }
@@ -70,7 +73,7 @@ func WithIndexFormat(f IndexFormat) CreateOption { return func(o *createOptions)
 // WithIndexPlatforms keeps, from sources that are themselves lists, only the
 // child that best fits each target (Windows by build, highest revision).
 // Sources that are single images are always kept: they were named on purpose.
-func WithIndexPlatforms(ts ...Target) CreateOption {
+func WithIndexPlatforms(ts ...platform.Target) CreateOption {
 	return func(o *createOptions) { o.platforms = append(o.platforms, ts...) }
 }
 
@@ -254,7 +257,7 @@ func (c *Client) pushList(ctx context.Context, tag name.Tag, list *CreatedIndex,
 	}
 	if err := pusher.Put(ctx, tag, rawManifest{raw: list.Raw, mt: list.MediaType}); err != nil {
 		if hasErrorCode(err, transport.ManifestBlobUnknownErrorCode) {
-			return fmt.Errorf("pushing %s: %w: %v", tag, ErrMissingChild, err)
+			return fmt.Errorf("pushing %s: %w: %w", tag, ErrMissingChild, err)
 		}
 		return fmt.Errorf("pushing %s: %w", tag, err)
 	}
@@ -281,4 +284,15 @@ func (c *Client) InspectIndex(ctx context.Context, ref string) (*ManifestList, e
 		return nil, fmt.Errorf("fetching %s: %w", ref, err)
 	}
 	return newManifestList(r, desc.Manifest, desc.MediaType)
+}
+
+// PromotionLine is the list's digest line for a promotion file's dmap,
+// `"sha256:…": ["v1.31.2"]`, ready to paste.
+func (l *ManifestList) PromotionLine() string {
+	tags := l.DMap[l.Digest.String()]
+	if tags == nil {
+		tags = []string{}
+	}
+	b, _ := json.Marshal(tags)
+	return fmt.Sprintf("%q: %s", l.Digest.String(), strings.ReplaceAll(string(b), ",", ", "))
 }

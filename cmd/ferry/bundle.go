@@ -12,6 +12,7 @@ import (
 
 	"github.com/rancher/ferry/bundle"
 	"github.com/rancher/ferry/registry"
+	"github.com/rancher/ferry/registry/platform"
 )
 
 type bundleOptions struct {
@@ -41,7 +42,7 @@ func newBundleCmd() *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringArrayVarP(&o.files, "file", "f", nil, "image list, one reference per line, # comments (repeatable)")
 	fs.StringVar(&o.platform, "platform", "linux/amd64", "os/arch[/variant], comma-separated for several bundles")
-	fs.StringVar(&o.windowsVersions, "windows-version", "", "Windows releases, comma-separated: "+strings.Join(registry.KnownWindowsVersions(), ", ")+" (implies windows/amd64)")
+	fs.StringVar(&o.windowsVersions, "windows-version", "", "Windows releases, comma-separated: "+strings.Join(platform.KnownWindowsVersions(), ", ")+" (implies windows/amd64)")
 	fs.StringVarP(&o.output, "output", "o", "", "output path; with several targets it must contain {version} (or {os}/{arch})")
 	fs.StringVar(&o.compression, "compression", "", "zstd, gzip or none (default: from the output extension)")
 	fs.IntVar(&o.level, "level", bundle.DefaultLevel, "compression level (0: codec default, zstd 3)")
@@ -55,7 +56,7 @@ func newBundleCmd() *cobra.Command {
 
 // bundleJob is one output file and what goes into it.
 type bundleJob struct {
-	target registry.Target
+	target platform.Target
 	path   string
 }
 
@@ -76,7 +77,7 @@ func (o *bundleOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	targets := make([]registry.Target, len(jobs))
+	targets := make([]platform.Target, len(jobs))
 	for i, j := range jobs {
 		targets[i] = j.target
 	}
@@ -149,12 +150,12 @@ func (o *bundleOptions) plan(cmd *cobra.Command) ([]bundleJob, bundle.Compressio
 	return jobs, comp, err
 }
 
-func (o *bundleOptions) targets(cmd *cobra.Command) ([]registry.Target, error) {
+func (o *bundleOptions) targets(cmd *cobra.Command) ([]platform.Target, error) {
 	platforms := o.platform
 	if o.windowsVersions != "" && !cmd.Flags().Changed("platform") {
 		platforms = ""
 	}
-	targets, err := registry.ParseTargets(platforms, o.windowsVersions)
+	targets, err := platform.ParseTargets(platforms, o.windowsVersions)
 	if err == nil && len(targets) == 0 {
 		err = fmt.Errorf("--platform is empty: give os/arch, e.g. linux/amd64")
 	}
