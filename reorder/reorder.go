@@ -2,7 +2,6 @@ package reorder
 
 import (
 	"context"
-	"errors"
 	"io"
 )
 
@@ -31,6 +30,9 @@ type Result struct {
 	// order; the output may still differ in its compression or trailer.
 	WasOrdered bool
 	Strategy   Strategy
+	// Compression is the output's compression as File's Codec names it;
+	// Reorder leaves it empty.
+	Compression string
 }
 
 // Reorder copies the tar stream src to dst with metadata entries first, as
@@ -43,9 +45,16 @@ type Result struct {
 //
 // If dst implements FrameEnder, its EndFrame is called once, right after
 // the metadata. Reorder does not close dst. On error dst holds a partial
-// stream: write through bundle.WriteFileAtomic or discard it.
+// stream: use File, write through bundle.WriteFileAtomic, or discard it.
 func Reorder(ctx context.Context, dst io.Writer, src io.Reader, opts ...Option) (*Result, error) {
-	o := makeOptions(opts)
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return reorder(ctx, o, dst, src)
+}
+
+func reorder(ctx context.Context, o *options, dst io.Writer, src io.Reader) (*Result, error) {
 	out := newOutput(dst)
 	var (
 		p   *plan
@@ -99,33 +108,12 @@ func seekable(src io.Reader) (io.ReaderAt, int64, bool) {
 	return io.NewSectionReader(rs, start, end-start), end - start, true
 }
 
-// reorderIndexed scans headers (tar.Reader seeks over the data), then copies.
+// reorderIndexed scans headers (the scanner seeks over the data), then copies.
 func reorderIndexed(ctx context.Context, o *options, out *output, ra io.ReaderAt, size int64) (*plan, error) {
-	sr := io.NewSectionReader(ra, 0, size)
-	pos := &seekCounter{counter: counter{r: sr}, s: sr}
-	s := newScanner(o, pos, pos, size)
+	s := newScanner(o, io.NewSectionReader(ra, 0, size), size)
 	if err := scanAll(ctx, s, nil); err != nil {
 		return nil, err
 	}
 	p := makePlan(s.recs)
 	return p, writePlan(ctx, out, ra, p, make([]byte, o.bufSize))
-}
-
-// scanAll indexes every entry; with a buffer it also drains each entry's
-// data through tar.Reader (streaming inputs), else tar.Reader skips it.
-func scanAll(ctx context.Context, s *scanner, buf []byte) error {
-	for {
-		_, err := s.next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if buf != nil {
-			if err := s.drain(ctx, buf); err != nil {
-				return err
-			}
-		}
-	}
 }
