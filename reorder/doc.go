@@ -28,4 +28,10 @@
 // memory. A seekable input is indexed in one pass over its headers and then
 // copied by offset; a stream is either read twice (WithReopen) or spilled to
 // a temporary file (WithSpillDir).
+//
+// File does the whole job for a file: it detects the input's compression,
+// picks the cheapest of those strategies, keeps the compression when
+// reordering in place and replaces the output atomically. Compression is
+// behind the Codec interface, which bundle.ReorderCodec implements, so
+// that this package stays independent of the bundle format.
 package reorder
