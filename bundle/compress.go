@@ -75,6 +75,12 @@ type Compressor struct {
 // NewCompressor wraps dst. level 0 picks the codec's default; zstd levels
 // follow the zstd command line (1..22), gzip levels 1..9.
 func NewCompressor(dst io.Writer, c Compression, level int) (*Compressor, error) {
+	if dst == nil {
+		return nil, fmt.Errorf("%w: NewCompressor needs a destination", ErrNilArgument)
+	}
+	if err := checkCompression(c, level); err != nil {
+		return nil, err
+	}
 	cw := &Compressor{dst: dst, kind: c}
 	switch c {
 	case None:
