@@ -78,7 +78,7 @@ func NewCompressor(dst io.Writer, c Compression, level int) (*Compressor, error)
 	if dst == nil {
 		return nil, fmt.Errorf("%w: NewCompressor needs a destination", ErrNilArgument)
 	}
-	if err := checkCompression(c, level); err != nil {
+	if err := CheckCompression(c, level); err != nil {
 		return nil, err
 	}
 	cw := &Compressor{dst: dst, kind: c}

@@ -40,7 +40,7 @@ func makeOptions(opts []Option) (options, error) {
 // zstd takes levels 1..22, gzip 1..9, and None only 0.
 func WithCompression(c Compression, level int) Option {
 	return func(o *options) error {
-		if err := checkCompression(c, level); err != nil {
+		if err := CheckCompression(c, level); err != nil {
 			return err
 		}
 		o.compression, o.level = c, level
@@ -48,8 +48,9 @@ func WithCompression(c Compression, level int) Option {
 	}
 }
 
-// checkCompression accepts the codecs and levels NewCompressor can build.
-func checkCompression(c Compression, level int) error {
+// CheckCompression reports whether NewCompressor and WithCompression accept
+// c at level, so a caller can refuse a bad pair before any work.
+func CheckCompression(c Compression, level int) error {
 	var maxLevel int
 	switch c {
 	case None:

@@ -53,7 +53,7 @@ func serveSample(t *testing.T) (string, *blobCounter) {
 	}))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
-	if err := sample.Push(context.Background(), registry.NewClient(registry.WithInsecureRegistries(host)), host); err != nil {
+	if err := sample.Push(context.Background(), newClient(t, host), host); err != nil {
 		t.Fatal(err)
 	}
 	counter.gets = map[string]int{}
