@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -177,4 +178,22 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+func TestRefName(t *testing.T) {
+	d := "sha256:" + strings.Repeat("a", 64)
+	for ref, want := range map[string][2]string{
+		"rancher/pause:3.6":               {"docker.io/rancher/pause:3.6", "3.6"},
+		"index.docker.io/library/busybox": {"docker.io/library/busybox:latest", "latest"},
+		"localhost:5000/x:v1@" + d:        {"localhost:5000/x:v1", "v1"},
+		"registry.k8s.io/pause@" + d:      {"registry.k8s.io/pause@" + d, ""},
+	} {
+		r, err := name.ParseReference(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, tag := bundle.RefName(r); n != want[0] || tag != want[1] {
+			t.Errorf("%s: %q %q, want %q %q", ref, n, tag, want[0], want[1])
+		}
+	}
 }

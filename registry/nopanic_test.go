@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rancher/ferry/bundle"
@@ -114,5 +116,16 @@ func TestParseReferenceKeepsCause(t *testing.T) {
 	var cause *name.ErrBadName
 	if !errors.Is(err, ErrBadReference) || !errors.As(err, &cause) {
 		t.Fatalf("err = %v: want ErrBadReference wrapping *name.ErrBadName", err)
+	}
+}
+
+// An empty directory once meant a cache in the working directory.
+func TestCacheNeedsADirectory(t *testing.T) {
+	if _, err := NewCache(""); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("NewCache(\"\"): %v", err)
+	}
+	var zero Cache
+	if _, err := zero.create(v1.Descriptor{Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("0", 64)}}); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("zero Cache: %v", err)
 	}
 }
