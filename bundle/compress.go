@@ -2,7 +2,6 @@ package bundle
 
 import (
 	"bufio"
-	"bytes"
 
 	"errors"
 	"fmt"
@@ -175,7 +174,22 @@ func (c *Compressor) EndFrame() error {
 	return nil
 }
 
-// Close ends the last frame. It does not close dst.
+// Cut ends the current frame where the stream has a seek table, without
+// waiting for the frames in flight: Write cuts before and after each layer's
+// header, so a seekable reader decompresses a header, or a layer, alone. For
+// other codecs it does nothing (a gzip member per layer would cost bytes
+// and give a reader nothing to seek by).
+func (c *Compressor) Cut() {
+	if c.pz != nil {
+		c.pz.submit()
+	}
+}
+
+// Seekable reports whether the stream ends with a seek table.
+func (c *Compressor) Seekable() bool { return c.pz != nil }
+
+// Close ends the last frame, and writes the seek table of a seekable zstd
+// stream. It does not close dst.
 func (c *Compressor) Close() error {
 	switch {
 	case c.pz != nil:
@@ -199,13 +213,7 @@ func DetectCompression(br *bufio.Reader) (Compression, error) {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", err
 	}
-	switch {
-	case bytes.HasPrefix(head, zstdMagic):
-		return Zstd, nil
-	case bytes.HasPrefix(head, gzipMagic):
-		return Gzip, nil
-	}
-	return None, nil
+	return detect(head), nil
 }
 
 // Decompress returns the tar stream inside r, detecting the compression from

@@ -22,6 +22,18 @@ type Image struct {
 	Descriptor v1.Descriptor
 	Manifest   []byte
 	Config     []byte
+	// SourceIndex is the manifest list or OCI index the image was chosen
+	// from, nil for an image that was not. Write stores it byte for byte
+	// with the metadata and names it from the image's index.json entry, so
+	// a repo:tag@<list digest> pin can be checked offline.
+	SourceIndex *RawIndex
+}
+
+// RawIndex is a manifest list or OCI image index exactly as served.
+type RawIndex struct {
+	// Descriptor describes Manifest: digest, size and media type.
+	Descriptor v1.Descriptor
+	Manifest   []byte
 }
 
 // Parsed returns the image manifest, checking it is one (not an index).

@@ -22,6 +22,9 @@ type ImageInfo struct {
 	Size int64 `json:"size,omitempty"`
 	// Missing lists layers whose blobs are not stored (skipped foreign layers).
 	Missing int `json:"missingLayers,omitempty"`
+	// SourceIndex is the digest of the manifest list or OCI index the image
+	// was chosen from, when the bundle keeps it (AnnotationSourceDigest).
+	SourceIndex string `json:"sourceIndex,omitempty"`
 }
 
 // Images lists the images the metadata describes: from index.json when
@@ -36,7 +39,8 @@ func (c *Contents) Images() []ImageInfo {
 func (c *Contents) ociImages() []ImageInfo {
 	var out []ImageInfo
 	for _, d := range c.Index.Manifests {
-		info := ImageInfo{Digest: d.Digest.String(), MediaType: string(d.MediaType), Platform: d.Platform}
+		info := ImageInfo{Digest: d.Digest.String(), MediaType: string(d.MediaType), Platform: d.Platform,
+			SourceIndex: d.Annotations[AnnotationSourceDigest]}
 		if n := d.Annotations[AnnotationContainerdName]; n != "" {
 			info.Names = []string{n}
 		} else if n := d.Annotations[AnnotationRefName]; n != "" {

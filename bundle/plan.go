@@ -25,6 +25,15 @@ const (
 	AnnotationRefName        = "org.opencontainers.image.ref.name"
 )
 
+// Annotations on an image's index.json entry naming the manifest list or
+// OCI index it was chosen from (Image.SourceIndex). The list itself is
+// stored as a blob but is not an entry of index.json: loaders would try to
+// load it and fail on the children a bundle for one platform leaves out.
+const (
+	AnnotationSourceDigest    = "com.github.rancher.ferry.source.digest"
+	AnnotationSourceMediaType = "com.github.rancher.ferry.source.mediaType"
+)
+
 // record is one planned tar entry: inline bytes, or a blob streamed from Blobs.
 type record struct {
 	name string
@@ -91,6 +100,12 @@ func plan(images []Image, o options) ([]record, int, error) {
 		index.Manifests = append(index.Manifests, indexEntry(img))
 		addBlob(&small, img.Descriptor, img.Manifest)
 		addBlob(&small, m.Config, img.Config)
+		if src := img.SourceIndex; src != nil {
+			if err := checkSourceIndex(img); err != nil {
+				return nil, 0, err
+			}
+			addBlob(&small, src.Descriptor, src.Manifest)
+		}
 		for _, l := range m.Layers {
 			if o.skipForeign && IsForeign(l) {
 				continue
@@ -154,7 +169,33 @@ func indexEntry(img *Image) v1.Descriptor {
 	if img.Tag != "" {
 		d.Annotations[AnnotationRefName] = img.Tag
 	}
+	if src := img.SourceIndex; src != nil {
+		d.Annotations[AnnotationSourceDigest] = src.Descriptor.Digest.String()
+		d.Annotations[AnnotationSourceMediaType] = string(src.Descriptor.MediaType)
+	}
 	return d
+}
+
+// checkSourceIndex refuses a source index that is not one, does not match
+// its descriptor or does not list the image: verify would reject the bundle.
+func checkSourceIndex(img *Image) error {
+	src := img.SourceIndex
+	if !src.Descriptor.MediaType.IsIndex() {
+		return fmt.Errorf("%s: source index media type %s is not an index", img.Name, src.Descriptor.MediaType)
+	}
+	if err := checkBlob(img.Name+" source index", src.Descriptor, src.Manifest); err != nil {
+		return err
+	}
+	idx, err := v1.ParseIndexManifest(bytes.NewReader(src.Manifest))
+	if err != nil {
+		return fmt.Errorf("%s: parsing source index: %w", img.Name, err)
+	}
+	for _, d := range idx.Manifests {
+		if d.Digest == img.Descriptor.Digest {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: source index %s does not list manifest %s", img.Name, src.Descriptor.Digest, img.Descriptor.Digest)
 }
 
 func dockerEntry(img *Image, m *v1.Manifest) (dockerManifest, error) {

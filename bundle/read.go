@@ -11,6 +11,8 @@ import (
 	"path"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/rancher/ferry/reorder/tarscan"
 )
 
 // ErrNotAnArchive is returned for input that is not a readable image tarball.
@@ -38,18 +40,19 @@ type Contents struct {
 // DockerManifest is one entry of docker's manifest.json.
 type DockerManifest = dockerManifest
 
-// ReadContents reads an archive's metadata. For a metadata-first archive it
-// stops at the first layer, so only the first frame is decompressed; for any
-// other it reads to the end and reports MetadataFirst false.
+// ReadContents reads an archive stream to its end, checking every entry
+// with the rules of reorder/tarscan and keeping only the metadata: the
+// small JSON entries, at most tarscan.DefaultLimits.Buffered bytes in
+// total. To learn what a file holds without reading it all, use Open.
 func ReadContents(ctx context.Context, r io.Reader) (*Contents, error) {
 	rc, comp, err := Decompress(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotAnArchive, err)
+		return nil, fmt.Errorf("%w: %w", ErrNotAnArchive, err)
 	}
 	defer rc.Close()
 	counted := &countingReader{r: rc}
 	c := &Contents{Compression: comp, Small: map[string][]byte{}, Sizes: map[string]int64{}, MetadataFirst: true}
-	c.Complete, err = c.scan(ctx, tar.NewReader(counted))
+	err = c.scan(ctx, tarscan.NewScanner(counted, -1, tarscan.Limits{}))
 	c.BytesRead = counted.n
 	if err != nil {
 		return nil, err
@@ -60,48 +63,45 @@ func ReadContents(ctx context.Context, r io.Reader) (*Contents, error) {
 	return c, nil
 }
 
-func (c *Contents) scan(ctx context.Context, tr *tar.Reader) (bool, error) {
+func (c *Contents) scan(ctx context.Context, s *tarscan.Scanner) error {
+	layerSeen := false
 	for {
-		if err := ctx.Err(); err != nil {
-			return false, err
-		}
-		h, err := tr.Next()
+		e, err := s.Next(ctx)
 		if errors.Is(err, io.EOF) {
-			if len(c.Sizes) == 0 {
-				return true, fmt.Errorf("%w: empty archive", ErrNotAnArchive)
-			}
-			return true, nil
+			break
 		}
 		if err != nil {
-			return false, fmt.Errorf("%w: %v", ErrNotAnArchive, err)
+			return fmt.Errorf("%w: %w", ErrNotAnArchive, err)
 		}
-		name := path.Clean(h.Name)
-		c.Sizes[name] = h.Size
-		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA {
+		c.Sizes[e.Name] = e.Size()
+		if e.Header.Typeflag != tar.TypeReg {
 			continue
 		}
-		head, err := readHead(tr, h.Size)
+		head, err := readHead(s, e.Size())
 		if err != nil {
-			return false, fmt.Errorf("%w: reading %s: %v", ErrNotAnArchive, name, err)
+			return fmt.Errorf("%w: reading %s: %w", ErrNotAnArchive, e.Name, err)
 		}
-		if MetadataRank(name, h.Size, head) >= NotMetadata {
-			// The first layer ends the metadata section; stop there if it
-			// told us everything, else this archive is not metadata-first.
-			if c.MetadataFirst && len(c.Missing()) == 0 {
-				return false, nil
+		if MetadataRank(e.Name, e.Size(), head) >= NotMetadata {
+			// A layer before the metadata is complete: not metadata-first.
+			if !layerSeen && len(c.Missing()) > 0 {
+				c.MetadataFirst = false
 			}
-			c.MetadataFirst = false
+			layerSeen = true
 			continue
 		}
-		// MetadataRank only admits entries up to MaxSmallMetadata.
-		rest, err := io.ReadAll(tr)
+		rest, err := s.ReadAll(MaxSmallMetadata)
 		if err != nil {
-			return false, fmt.Errorf("%w: reading %s: %v", ErrNotAnArchive, name, err)
+			return fmt.Errorf("%w: %w", ErrNotAnArchive, err)
 		}
-		if err := c.keep(name, append(head, rest...)); err != nil {
-			return false, err
+		if err := c.keep(e.Name, append(head, rest...)); err != nil {
+			return err
 		}
 	}
+	if len(c.Sizes) == 0 {
+		return fmt.Errorf("%w: empty archive", ErrNotAnArchive)
+	}
+	c.Complete = true
+	return nil
 }
 
 // readHead reads the first bytes of an entry, enough to classify it
@@ -133,6 +133,10 @@ func (c *Contents) Missing() []string {
 					need(BlobPath(m.Config.Digest))
 				}
 			}
+			// The list an image was chosen from is metadata too.
+			if h, err := v1.NewHash(d.Annotations[AnnotationSourceDigest]); err == nil {
+				need(BlobPath(h))
+			}
 		}
 	}
 	for _, dm := range c.Docker {
@@ -146,13 +150,13 @@ func (c *Contents) keep(name string, data []byte) error {
 	case IndexFile:
 		var idx v1.IndexManifest
 		if err := json.Unmarshal(data, &idx); err != nil {
-			return fmt.Errorf("%w: index.json: %v", ErrNotAnArchive, err)
+			return fmt.Errorf("%w: index.json: %w", ErrNotAnArchive, err)
 		}
 		c.Index = &idx
 	case ManifestFile:
 		var dm []dockerManifest
 		if err := json.Unmarshal(data, &dm); err != nil {
-			return fmt.Errorf("%w: manifest.json: %v", ErrNotAnArchive, err)
+			return fmt.Errorf("%w: manifest.json: %w", ErrNotAnArchive, err)
 		}
 		c.Docker = dm
 	default:

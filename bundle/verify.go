@@ -159,7 +159,9 @@ func WithSpill(dir string, maxBytes int64) VerifyOption {
 
 // WithExpectedImages requires every reference to name an image in the
 // archive (compared after normalisation, so rancher/x:1 is
-// index.docker.io/rancher/x:1). With exact, images not listed fail too.
+// index.docker.io/rancher/x:1). A repo:tag@digest reference matches the
+// image's manifest digest, or the digest of the stored list it was chosen
+// from (Image.SourceIndex). With exact, images not listed fail too.
 func WithExpectedImages(refs []string, exact bool) VerifyOption {
 	return func(o *verifyOptions) { o.expected, o.exact = refs, exact }
 }

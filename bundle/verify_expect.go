@@ -78,6 +78,7 @@ func (v *verifier) checkExpected() {
 		c := Check{Name: "expected-image", Image: want, OK: len(found) > 0, Severity: SeverityError}
 		if !c.OK {
 			c.Expected, c.Found = ref.Name(), "no image of that name"+v.unnamedNote()
+			v.otherPin(&c, ref)
 		}
 		for _, img := range found {
 			matched[img] = true
@@ -110,17 +111,66 @@ func (v *verifier) unnamedNote() string {
 }
 
 // findRef matches a reference by name (every platform of a multi-platform
-// image), or a digest reference by the manifest digest of an image of the
-// same repository.
+// image), or a digest reference by the digest of the image's manifest or of
+// the stored list it was chosen from, under the reference's repository and
+// tag (repo:tag@sha256:… pins repo:tag).
 func (v *verifier) findRef(ref name.Reference) []*vImage {
 	var found []*vImage
 	d, isDigest := ref.(name.Digest)
+	tagged := taggedName(ref)
 	for _, img := range v.images {
-		if img.named(ref.Name()) || (isDigest && img.res.Digest == d.DigestStr() && sameRepo(img.res.Names, d)) {
+		if img.named(ref.Name()) || (isDigest && img.pinnedBy(d, tagged)) {
 			found = append(found, img)
 		}
 	}
 	return found
+}
+
+func (img *vImage) pinnedBy(d name.Digest, tagged string) bool {
+	if tagged != "" && !img.named(tagged) {
+		return false
+	}
+	names, sources := img.res.Names, img.sources[d.DigestStr()]
+	if tagged != "" {
+		names = []string{tagged}
+		sources = slices.DeleteFunc(slices.Clone(sources), func(n string) bool { return normRef(n) != normRef(tagged) })
+	}
+	return (img.res.Digest == d.DigestStr() && sameRepo(names, d)) || sameRepo(sources, d)
+}
+
+// otherPin explains a missed repo:tag@digest whose repo:tag the archive
+// holds under another digest: the bundle was built from another list.
+func (v *verifier) otherPin(c *Check, ref name.Reference) {
+	tagged := taggedName(ref)
+	if _, ok := ref.(name.Digest); !ok || tagged == "" {
+		return
+	}
+	var have []string
+	for _, img := range v.images {
+		if img.named(tagged) {
+			s := "manifest " + img.res.Digest
+			if img.res.SourceIndex != "" {
+				s += " from list " + img.res.SourceIndex
+			}
+			have = append(have, s)
+		}
+	}
+	if len(have) == 0 {
+		return
+	}
+	c.Expected = ref.String()
+	c.Found = tagged + " as " + strings.Join(have, ", ")
+	c.Message = "the bundle was built from another digest than the image list pins; rebuild the bundle from the pinned list (ferry bundle -f LIST)"
+}
+
+// taggedName is repo:tag for a reference written with a tag, also in
+// repo:tag@sha256:…, and "" for one without.
+func taggedName(ref name.Reference) string {
+	base, _, _ := strings.Cut(ref.String(), "@")
+	if i := strings.LastIndex(base, ":"); i > strings.LastIndex(base, "/") {
+		return ref.Context().Name() + base[i:]
+	}
+	return ""
 }
 
 func sameRepo(names []string, d name.Digest) bool {

@@ -23,6 +23,9 @@ type vImage struct {
 	// docker is true once a manifest.json entry was matched to it.
 	docker bool
 	norm   map[string]bool // normalised names
+	// sources maps the digest of each stored list the image was chosen
+	// from, checked to list it, to the names its index.json entry gives.
+	sources map[string][]string
 }
 
 func (img *vImage) label() string {
@@ -171,6 +174,7 @@ func descriptorNames(d v1.Descriptor) []string {
 func (v *verifier) ociImage(d v1.Descriptor, e *vEntry, names []string, where string) {
 	if img := v.byManifest[d.Digest]; img != nil {
 		img.addNames(names...)
+		v.sourceIndex(d, img, names)
 		return
 	}
 	label := firstOr(names, d.Digest.String())
@@ -191,6 +195,7 @@ func (v *verifier) ociImage(d v1.Descriptor, e *vEntry, names []string, where st
 		img.addNames(names...)
 		v.images = append(v.images, img)
 	}
+	v.sourceIndex(d, img, names)
 	if ce := v.blobFor(m.Config, e.name+" config", label); ce != nil {
 		img.res.entries = append(img.res.entries, ce.name)
 		img.cfg = v.parseConfig(ce, label)
@@ -262,4 +267,56 @@ func configPlatform(cf *v1.ConfigFile) v1.Platform {
 		return *p
 	}
 	return v1.Platform{}
+}
+
+// sourceIndex checks the manifest list an index.json entry says the image
+// was chosen from: stored, hashing to its digest, and listing the image.
+// Only a list that passes can satisfy a repo:tag@<list digest> expectation.
+func (v *verifier) sourceIndex(d v1.Descriptor, img *vImage, names []string) {
+	raw, ok := d.Annotations[AnnotationSourceDigest]
+	if !ok {
+		return
+	}
+	c := Check{Name: "source-index", Entry: IndexFile, Image: firstOr(names, d.Digest.String()), Severity: SeverityError}
+	h, err := v1.NewHash(raw)
+	if err != nil {
+		c.Message = fmt.Sprintf("%s annotation %q is not a digest", AnnotationSourceDigest, raw)
+		v.add(c)
+		return
+	}
+	c.Entry = BlobPath(h)
+	e := v.lookup(c.Entry)
+	var idx v1.IndexManifest
+	switch {
+	case e == nil:
+		c.Message = "the list the image was chosen from is not in the archive"
+	case !e.meta || json.Unmarshal(e.data, &idx) != nil:
+		c.Message = "the list the image was chosen from is not a readable index"
+	case !e.hashed || e.blob.digest != h:
+		c.Expected, c.Found, c.Message = h.String(), e.blob.digest.String(), "the stored list does not hash to its digest"
+	case !listsManifest(&idx, d.Digest):
+		c.Message = "the stored list does not list the image's manifest " + d.Digest.String()
+	case d.Annotations[AnnotationSourceMediaType] != string(mediaTypeOf(e.data)):
+		c.Expected, c.Found = string(mediaTypeOf(e.data)), d.Annotations[AnnotationSourceMediaType]
+		c.Message = AnnotationSourceMediaType + " against the stored list"
+	default:
+		c.OK, c.Message = true, "the list the image was chosen from"
+		if img.sources == nil {
+			img.sources = map[string][]string{}
+		}
+		img.sources[h.String()] = append(img.sources[h.String()], names...)
+		if img.res.SourceIndex == "" {
+			img.res.SourceIndex = h.String()
+		}
+	}
+	v.add(c)
+}
+
+func listsManifest(idx *v1.IndexManifest, h v1.Hash) bool {
+	for _, m := range idx.Manifests {
+		if m.Digest == h {
+			return true
+		}
+	}
+	return false
 }

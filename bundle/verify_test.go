@@ -283,3 +283,47 @@ func ociLayoutTar(t *testing.T, img v1.Image) []byte {
 	_ = tw.Close()
 	return buf.Bytes()
 }
+
+// TestVerifySourceIndex checks repo:tag@<list digest> pins against the
+// list a bundle keeps for each image.
+func TestVerifySourceIndex(t *testing.T) {
+	f := verifytest.NewFixture(5, 4096)
+	images := append([]bundle.Image(nil), f.Images...)
+	rt, pz := verifytest.List(&images[0]), verifytest.List(&images[1])
+	pinned := verifytest.Write(images, f.Blobs, true)
+	rtList, pzList := rt.Descriptor.Digest.String(), pz.Descriptor.Digest.String()
+	rtManifest := images[0].Descriptor.Digest.String()
+	other := "sha256:" + strings.Repeat("ab", 32)
+
+	rep := verify(t, pinned, bundle.WithExpectedImages([]string{"rancher/rke2-runtime:v1@" + rtList, "rancher/mirrored-pause:3.6@" + pzList}, true))
+	if !rep.OK() || len(rep.Problems()) != 0 || rep.Images[0].SourceIndex != rtList || countChecks(rep, "source-index", true) != 2 {
+		t.Fatalf("pinned lists: problems:\n%s\nimages %+v", problems(rep), rep.Images)
+	}
+	for _, ok := range [][]string{
+		{"rancher/rke2-runtime:v1@" + rtManifest},
+		{"docker.io/rancher/rke2-runtime@" + rtList},
+	} {
+		if rep := verify(t, pinned, bundle.WithExpectedImages(ok, false)); !rep.OK() {
+			t.Errorf("%s: problems:\n%s", ok, problems(rep))
+		}
+	}
+	for _, bad := range []string{"rancher/rke2-runtime:v1@" + other, "rancher/rke2-runtime:v1@" + pzList, "rancher/rke2-runtime:v2@" + rtList} {
+		if rep := verify(t, pinned, bundle.WithExpectedImages([]string{bad}, false)); rep.OK() {
+			t.Errorf("%s passed", bad)
+		}
+	}
+	rep = verify(t, pinned, bundle.WithExpectedImages([]string{"rancher/rke2-runtime:v1@" + other}, false))
+	for _, text := range []string{other, rtManifest, rtList, "rebuild the bundle from the pinned list"} {
+		if !mentions(rep, "expected-image", text) {
+			t.Errorf("the failure does not mention %q:\n%s", text, problems(rep))
+		}
+	}
+
+	entries := verifytest.Entries(pinned)
+	at := verifytest.Find(entries, bundle.BlobPath(rt.Descriptor.Digest))
+	entries[at].Data = bytes.Replace(entries[at].Data, []byte(rtManifest), []byte(other), 1)
+	rep = verify(t, verifytest.Tar(entries), bundle.WithExpectedImages([]string{"rancher/rke2-runtime:v1@" + rtList}, false))
+	if countChecks(rep, "expected-image", false) != 1 || !mentions(rep, "source-index", "does not hash to its digest") || countChecks(rep, "blob-digest", false) != 1 {
+		t.Fatalf("tampered list: problems:\n%s", problems(rep))
+	}
+}

@@ -56,7 +56,7 @@ func Write(ctx context.Context, w io.Writer, images []Image, blobs Blobs, opts .
 				return err
 			}
 		}
-		if err := writeRecord(ctx, tw, r, blobs, !o.blobsVerified); err != nil {
+		if err := writeRecord(ctx, tw, cw, r, blobs, !o.blobsVerified); err != nil {
 			return err
 		}
 	}
@@ -83,7 +83,9 @@ func header(r record) *tar.Header {
 	return h
 }
 
-func writeRecord(ctx context.Context, tw *tar.Writer, r record, blobs Blobs, hash bool) error {
+// writeRecord writes one entry. A streamed blob gets frames of its own in a
+// seekable stream: one for its header, then its data and padding.
+func writeRecord(ctx context.Context, tw *tar.Writer, cw *Compressor, r record, blobs Blobs, hash bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -94,6 +96,18 @@ func writeRecord(ctx context.Context, tw *tar.Writer, r record, blobs Blobs, has
 		_, err := tw.Write(r.data)
 		return err
 	}
+	cw.Cut()
+	if err := writeBlob(ctx, tw, r, blobs, hash); err != nil {
+		return err
+	}
+	if err := tw.Flush(); err != nil { // the padding, before the cut
+		return fmt.Errorf("writing %s: %w", r.name, err)
+	}
+	cw.Cut()
+	return nil
+}
+
+func writeBlob(ctx context.Context, tw *tar.Writer, r record, blobs Blobs, hash bool) error {
 	if blobs == nil {
 		return fmt.Errorf("writing %s: %w: no blob source", r.name, ErrNilArgument)
 	}

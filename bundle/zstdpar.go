@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 
+	seekable "github.com/SaveTheRbtz/zstd-seekable-format-go/pkg"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -22,6 +23,8 @@ const zstdChunk = 2 << 20
 type parallelZstd struct {
 	dst     io.Writer
 	enc     *zstd.Encoder
+	table   *seekable.Encoder
+	frame   encodedFrame
 	buf     []byte
 	pending []chan result
 	workers int
@@ -47,8 +50,20 @@ func newParallelZstd(dst io.Writer, level int) (*parallelZstd, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &parallelZstd{dst: dst, enc: enc, workers: workers, buf: getBuf(&inPool)}, nil
+	p := &parallelZstd{dst: dst, enc: enc, workers: workers, buf: getBuf(&inPool)}
+	if p.table, err = seekable.NewEncoder(&p.frame); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
+
+// encodedFrame lets the seekable format's Encoder, which compresses one frame
+// at a time, record frames that workers compressed in parallel: its EncodeAll
+// hands back the frame already made, and the Encoder adds the seek-table
+// entry (sizes and checksum) for it.
+type encodedFrame struct{ out []byte }
+
+func (f *encodedFrame) EncodeAll(_, _ []byte) []byte { return f.out }
 
 func getBuf(p *sync.Pool) []byte { return (*p.Get().(*[]byte))[:0] }
 
@@ -86,10 +101,10 @@ func (p *parallelZstd) submit() {
 func (p *parallelZstd) writeOldest() {
 	r := <-p.pending[0]
 	p.pending = p.pending[1:]
-	putBuf(&inPool, r.in)
 	if p.err == nil {
-		_, p.err = p.dst.Write(r.out)
+		p.err = p.writeFrame(r)
 	}
+	putBuf(&inPool, r.in)
 	putBuf(&outPool, r.out)
 }
 
@@ -102,8 +117,30 @@ func (p *parallelZstd) Flush() error {
 	return p.err
 }
 
+// writeFrame writes one compressed frame and enters it in the seek table.
+func (p *parallelZstd) writeFrame(r result) error {
+	p.frame.out = r.out
+	out, err := p.table.Encode(r.in)
+	p.frame.out = nil
+	if err != nil {
+		return err
+	}
+	_, err = p.dst.Write(out)
+	return err
+}
+
+// Close writes the last frames, then the seek table: a skippable frame that
+// every zstd decoder passes over, and that lets a seekable reader find each
+// frame by its decompressed offset.
 func (p *parallelZstd) Close() error {
-	err := p.Flush()
-	p.enc.Close()
+	defer p.enc.Close()
+	if err := p.Flush(); err != nil {
+		return err
+	}
+	table, err := p.table.EndStream()
+	if err != nil {
+		return err
+	}
+	_, err = p.dst.Write(table)
 	return err
 }

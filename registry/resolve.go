@@ -53,6 +53,13 @@ func (c *Client) resolveTargets(ctx context.Context, ref string, targets []Targe
 		return fail(fmt.Errorf("fetching %s: %w", ref, err))
 	}
 	memo := resolveMemo{children: map[v1.Hash]*remote.Descriptor{}, configs: map[v1.Hash][]byte{}}
+	if top.MediaType.IsIndex() {
+		d := top.Descriptor
+		memo.source = &bundle.RawIndex{
+			Descriptor: v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest},
+			Manifest:   top.Manifest,
+		}
+	}
 	for i, t := range targets {
 		desc := top
 		if top.MediaType.IsIndex() {
@@ -72,6 +79,9 @@ func (c *Client) resolveTargets(ctx context.Context, ref string, targets []Targe
 type resolveMemo struct {
 	children map[v1.Hash]*remote.Descriptor
 	configs  map[v1.Hash][]byte
+	// source is the index the images are chosen from, kept byte for byte
+	// so the bundle can prove a repo:tag@<list digest> pin offline.
+	source *bundle.RawIndex
 }
 
 func (c *Client) resolveChild(ctx context.Context, r name.Reference, desc *remote.Descriptor, t Target, memo *resolveMemo) (*remote.Descriptor, error) {
@@ -108,7 +118,7 @@ func (c *Client) resolveImage(ctx context.Context, src string, r name.Reference,
 	named, tag := bundle.RefName(r)
 	resolved := func(d v1.Descriptor, config []byte) *Resolved {
 		return &Resolved{
-			Image:      bundle.Image{Name: named, Tag: tag, Descriptor: d, Manifest: desc.Manifest, Config: config},
+			Image:      bundle.Image{Name: named, Tag: tag, Descriptor: d, Manifest: desc.Manifest, Config: config, SourceIndex: memo.source},
 			Source:     src,
 			Repository: r.Context(),
 			remote:     img,

@@ -160,3 +160,39 @@ func mustRef(t *testing.T, c *Client, s string) name.Reference {
 	}
 	return r
 }
+
+func TestResolveKeepsSourceIndex(t *testing.T) {
+	host, c, _ := serveSample(t)
+	ctx := context.Background()
+	list := host + "/" + SamplePause + ":" + SamplePauseTag
+	desc, err := remote.Get(mustRef(t, c, list), c.Remote(ctx)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.ResolveAll(ctx, []string{list + "@" + desc.Digest.String()}, []Target{windows(t, "1809"), windows(t, "ltsc2022")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, per := range got {
+		src := per[0].SourceIndex
+		if src == nil {
+			t.Fatalf("%s: no source index", per[0].Name)
+		}
+		h, n, _ := v1.SHA256(bytes.NewReader(src.Manifest))
+		if h != desc.Digest || n != desc.Size || src.Descriptor.Digest != desc.Digest || src.Descriptor.Size != desc.Size ||
+			src.Descriptor.MediaType != desc.MediaType || !bytes.Equal(src.Manifest, desc.Manifest) {
+			t.Errorf("%s: source index %+v (bytes hash to %s, %d), registry served %s %s (%d)",
+				per[0].Name, src.Descriptor, h, n, desc.MediaType, desc.Digest, desc.Size)
+		}
+	}
+	if got[0][0].Descriptor.Digest == got[1][0].Descriptor.Digest {
+		t.Error("both targets resolved to the same child")
+	}
+	single, err := c.Resolve(ctx, host+"/"+SampleRuntime+":"+SampleRuntimeTag+"-windows-1809", windows(t, "1809"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if single.SourceIndex != nil {
+		t.Errorf("a single image has source index %s", single.SourceIndex.Descriptor.Digest)
+	}
+}

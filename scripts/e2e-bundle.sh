@@ -49,6 +49,8 @@ mapfile -t bundles < <(ls "$out"/*.tar*)
 check "1809 bundle holds 10.0.17763.5458" bash -c "'$ferry' list '$out/rke2-windows-1809-amd64-images.tar.zst' | grep -q 'windows/amd64:10.0.17763.5458'"
 check "digest-pinned pause keeps its tag" bash -c "'$ferry' list '$out/rke2-windows-2025-amd64-images.tar.zst' | grep -q '$reg/rancher/mirrored-pause:3.6 '"
 check "no image named i-was-a-digest" bash -c "! '$ferry' list -o json '$out/rke2-windows-2025-amd64-images.tar.zst' | grep -q i-was-a-digest"
+check "pause list digest pin verifies offline" "$ferry" verify "$out/rke2-windows-2025-amd64-images.tar.zst" \
+	--images "$work/windows-images.txt" --exact --windows-version 2025
 read_bytes=$("$ferry" list -o json "$out/rke2-windows-1809-amd64-images.tar.zst" | sed -n 's/.*"decompressedBytesRead": \([0-9]*\).*/\1/p')
 check "zstd metadata frame: list decompressed ${read_bytes:-?} bytes (< 64 KiB)" test "${read_bytes:-999999}" -lt 65536
 

@@ -218,3 +218,23 @@ func EditJSON(entries []Entry, name string, edit func(v any) any) []Entry {
 	out[i].Data = data
 	return out
 }
+
+// List makes a Docker manifest list of the images, plus a linux/arm64 entry
+// that no bundle stores, as a multi-platform tag's list has children a
+// bundle for one platform leaves out. Each image's SourceIndex is set to it.
+func List(images ...*bundle.Image) *bundle.RawIndex {
+	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.DockerManifestList}
+	for _, img := range images {
+		d := img.Descriptor
+		idx.Manifests = append(idx.Manifests, v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest, Platform: d.Platform})
+	}
+	other := []byte("a manifest for another platform")
+	idx.Manifests = append(idx.Manifests, v1.Descriptor{MediaType: types.DockerManifestSchema2, Size: int64(len(other)), Digest: Hash(other),
+		Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}})
+	raw, _ := json.MarshalIndent(idx, "", "   ")
+	src := &bundle.RawIndex{Descriptor: v1.Descriptor{MediaType: idx.MediaType, Size: int64(len(raw)), Digest: Hash(raw)}, Manifest: raw}
+	for _, img := range images {
+		img.SourceIndex = src
+	}
+	return src
+}

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rancher/ferry/bundle"
 	"github.com/rancher/ferry/registry"
@@ -270,5 +271,47 @@ func TestBundleCreatesOutputDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBundlePinnedListVerifies bundles from lists pinned by their manifest
+// list digest, then verifies the bundle against the same image list.
+func TestBundlePinnedListVerifies(t *testing.T) {
+	host, _ := serveSample(t)
+	dir := t.TempDir()
+	client := registry.NewClient(registry.WithInsecureRegistries(host))
+	digests := map[string]string{}
+	for _, ref := range sample.Refs(host) {
+		r, err := client.ParseReference(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := remote.Head(r, client.Remote(context.Background())...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests[ref] = d.Digest.String()
+	}
+	runtime, pause := sample.Refs(host)[0], sample.Refs(host)[1]
+	pinned := writeTemp(t, "pinned.txt", []byte(strings.Join([]string{
+		runtime + "@" + digests[runtime], pause + "@" + digests[pause], sample.Refs(host)[2]}, "\n")+"\n"))
+	out := filepath.Join(dir, "pinned.tar.zst")
+	if code, _, stderr := ferry(t, "bundle", "-f", pinned, "--windows-version", "1809", "-o", out,
+		"--insecure-registry", host, "--cache", filepath.Join(dir, "c"), "-q"); code != 0 {
+		t.Fatal(stderr)
+	}
+	if code, stdout, stderr := ferryVerify(t, out, "--images", pinned, "--exact"); code != 0 {
+		t.Fatalf("verify of its own list: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, js, _ := ferry(t, "list", "--output", "json", out); code != 0 || !strings.Contains(js, `"sourceIndex": "`+digests[runtime]+`"`) {
+		t.Fatalf("list json does not show the runtime's list %s:\n%s", digests[runtime], js)
+	}
+	// A list pinning another digest for the runtime tag: the bundle was
+	// not built from it.
+	other := writeTemp(t, "other.txt", []byte(runtime+"@"+digests[pause]+"\n"))
+	code, stdout, _ := ferryVerify(t, out, "--images", other)
+	if code != 1 || !strings.Contains(stdout, digests[pause]) || !strings.Contains(stdout, digests[runtime]) ||
+		!strings.Contains(stdout, "rebuild the bundle from the pinned list") {
+		t.Fatalf("verify against another list digest: exit %d\n%s", code, stdout)
 	}
 }

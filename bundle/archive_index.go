@@ -1,0 +1,153 @@
+package bundle
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"path"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Images lists the images the archive holds, as `ferry list` shows them.
+func (a *Archive) Images() []ImageInfo { return a.contents().Images() }
+
+// contents gathers what Contents.Images needs: sizes of every entry, and
+// the manifests and configs the metadata names (unreadable ones are left
+// out, which Images reports as unknown sizes and platforms).
+func (a *Archive) contents() *Contents {
+	c := &Contents{Compression: a.src.compression, Index: a.index, Docker: a.docker,
+		Small: map[string][]byte{}, Sizes: map[string]int64{}, Complete: true, MetadataFirst: true}
+	for _, e := range a.scan.Entries() {
+		c.Sizes[e.Name] = e.Size()
+	}
+	keep := func(name string) []byte {
+		if raw, err := a.readSmall(name); err == nil {
+			c.Small[name] = raw
+			return raw
+		}
+		return nil
+	}
+	if a.index != nil {
+		for _, d := range a.index.Manifests {
+			if raw := keep(BlobPath(d.Digest)); raw != nil && d.MediaType.IsImage() {
+				if m, err := v1.ParseManifest(bytes.NewReader(raw)); err == nil {
+					keep(BlobPath(m.Config.Digest))
+				}
+			}
+		}
+	}
+	for _, dm := range a.docker {
+		keep(path.Clean(dm.Config))
+	}
+	c.MetadataFirst = a.metadataFirst(c)
+	return c
+}
+
+// metadataFirst reports whether every metadata entry comes before the first
+// other file, judging by names: what index.json and manifest.json point at
+// is metadata, as are the layout files and docker's legacy JSON.
+func (a *Archive) metadataFirst(c *Contents) bool {
+	layerSeen := false
+	for _, e := range a.scan.Entries() {
+		if e.Header.Typeflag != tar.TypeReg {
+			continue
+		}
+		_, small := c.Small[e.Name]
+		meta := small || isLegacyMetadata(e.Name) || MetadataRank(e.Name, 0, nil) < RankSmall
+		if meta && layerSeen {
+			return false
+		}
+		layerSeen = layerSeen || !meta
+	}
+	return true
+}
+
+// Index returns index.json as an image index whose children are read from
+// the archive. An archive without index.json gets an index built from
+// manifest.json's images, with their names as annotations.
+func (a *Archive) Index() (v1.ImageIndex, error) {
+	if a.index == nil {
+		return a.dockerIndex()
+	}
+	raw, err := a.readSmall(IndexFile)
+	if err != nil {
+		return nil, err
+	}
+	return &storedIndex{a: a, raw: raw, m: a.index}, nil
+}
+
+func (a *Archive) dockerIndex() (v1.ImageIndex, error) {
+	var adds []mutate.IndexAddendum
+	for _, info := range a.contents().Images() {
+		for _, n := range info.Names {
+			ref, err := name.ParseReference(n)
+			if err != nil {
+				continue
+			}
+			img, err := a.dockerImage(ref)
+			if err != nil {
+				return nil, err
+			}
+			adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{
+				Annotations: map[string]string{AnnotationContainerdName: n}, Platform: info.Platform}})
+		}
+	}
+	return mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...), nil
+}
+
+// storedIndex is an index stored in the archive: index.json itself, or an
+// index blob under blobs/.
+type storedIndex struct {
+	a   *Archive
+	raw []byte
+	m   *v1.IndexManifest
+}
+
+func (s *storedIndex) MediaType() (types.MediaType, error) {
+	if s.m.MediaType != "" {
+		return s.m.MediaType, nil
+	}
+	return types.OCIImageIndex, nil
+}
+
+func (s *storedIndex) Digest() (v1.Hash, error)                  { return partial.Digest(s) }
+func (s *storedIndex) Size() (int64, error)                      { return partial.Size(s) }
+func (s *storedIndex) IndexManifest() (*v1.IndexManifest, error) { m := *s.m; return &m, nil }
+func (s *storedIndex) RawManifest() ([]byte, error)              { return s.raw, nil }
+
+func (s *storedIndex) Image(h v1.Hash) (v1.Image, error) {
+	d, err := s.child(h)
+	if err != nil {
+		return nil, err
+	}
+	return s.a.image(d)
+}
+
+func (s *storedIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
+	raw, err := s.a.readBlob(h)
+	if err != nil {
+		return nil, err
+	}
+	m, err := v1.ParseIndexManifest(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", h, err)
+	}
+	return &storedIndex{a: s.a, raw: raw, m: m}, nil
+}
+
+// child returns the descriptor of a child by digest, so its media type
+// and platform come with it.
+func (s *storedIndex) child(h v1.Hash) (v1.Descriptor, error) {
+	for _, d := range s.m.Manifests {
+		if d.Digest == h {
+			return d, nil
+		}
+	}
+	return v1.Descriptor{}, fmt.Errorf("%w: %s is not listed in the index", ErrNotFound, h)
+}

@@ -1,0 +1,190 @@
+package bundle
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/rancher/ferry/reorder/tarscan"
+)
+
+// ErrNotFound is returned when an archive holds no image, or no blob, of
+// the name or digest asked for.
+var ErrNotFound = errors.New("not found in archive")
+
+// Archive is an image archive opened for random access: a ferry bundle, a
+// docker save (old or 25+), crane, skopeo or podman archive, or an OCI
+// layout archive. Reading a blob reads only that blob: by offset in a plain
+// tar, through the seek table's frames in a ferry zstd bundle; a gzip or
+// table-less zstd archive is decompressed from the start instead (see Open).
+//
+// An Archive is safe for concurrent use.
+type Archive struct {
+	src    *tarAt
+	scan   *tarscan.Scanner
+	index  *v1.IndexManifest
+	docker []DockerManifest
+	closer io.Closer
+}
+
+// Open indexes the archive in ra, of size bytes. For a plain tar or a zstd
+// bundle with a seek table it reads the headers and the metadata only. A
+// gzip or table-less zstd archive costs one decompression pass to index,
+// and each later read decompresses from the start up to what it reads,
+// unless it comes after the previous read in archive order, which continues
+// the same pass: reading blobs in archive order decompresses the archive
+// once more in total.
+func Open(ctx context.Context, ra io.ReaderAt, size int64) (*Archive, error) {
+	src, err := openTarAt(ra, size)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotAnArchive, err)
+	}
+	a := &Archive{src: src, scan: tarscan.NewReaderAtScanner(src, src.size, tarscan.Limits{})}
+	if err := a.index1(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// OpenPath opens an archive file; Close closes it.
+func OpenPath(ctx context.Context, path string) (*Archive, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	a, err := Open(ctx, f, st.Size())
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	a.closer = f
+	return a, nil
+}
+
+// Close releases the archive, and the file OpenPath opened.
+func (a *Archive) Close() error {
+	var errs []error
+	if c, ok := a.src.ReaderAt.(io.Closer); ok {
+		errs = append(errs, c.Close())
+	}
+	if a.closer != nil {
+		errs = append(errs, a.closer.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Compression is the archive's codec.
+func (a *Archive) Compression() Compression { return a.src.compression }
+
+// Seekable reports whether blobs are read without decompressing what
+// precedes them: a plain tar, or zstd with a seek table.
+func (a *Archive) Seekable() bool { return a.src.compression == None || a.src.seekable }
+
+// Inflated is how many decompressed bytes reading the archive has cost so
+// far (0 for a plain tar).
+func (a *Archive) Inflated() int64 { return a.src.inflated.Load() }
+
+// index1 walks every header, then reads index.json and manifest.json.
+func (a *Archive) index1(ctx context.Context) error {
+	for {
+		_, err := a.scan.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrNotAnArchive, err)
+		}
+	}
+	if len(a.scan.Entries()) == 0 {
+		return fmt.Errorf("%w: empty archive", ErrNotAnArchive)
+	}
+	if err := a.readJSON(IndexFile, &a.index); err != nil {
+		return err
+	}
+	if err := a.readJSON(ManifestFile, &a.docker); err != nil {
+		return err
+	}
+	if a.index == nil && a.docker == nil {
+		return fmt.Errorf("%w: no %s or %s", ErrNotAnArchive, IndexFile, ManifestFile)
+	}
+	return nil
+}
+
+// readJSON decodes a metadata file if the archive has it.
+func (a *Archive) readJSON(name string, v any) error {
+	if _, ok := a.scan.Lookup(name); !ok {
+		return nil
+	}
+	raw, err := a.readSmall(name)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrNotAnArchive, name, err)
+	}
+	return nil
+}
+
+// readSmall reads a whole metadata entry, at most MaxSmallMetadata bytes.
+func (a *Archive) readSmall(name string) ([]byte, error) {
+	r, size, err := a.open(name)
+	if err != nil {
+		return nil, err
+	}
+	if size > MaxSmallMetadata {
+		return nil, fmt.Errorf("%w: %s is %d bytes, over %d", tarscan.ErrLimit, name, size, MaxSmallMetadata)
+	}
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	return buf, nil
+}
+
+// open returns the data of an entry, following links.
+func (a *Archive) open(name string) (io.Reader, int64, error) {
+	e, err := a.resolve(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	return io.NewSectionReader(a.src, e.DataOffset, e.Size()), e.Size(), nil
+}
+
+// resolve finds a regular file by name, following hard and symbolic links
+// (old docker save links shared layers between image directories).
+func (a *Archive) resolve(name string) (*tarscan.Entry, error) {
+	for hops := 0; hops < 16; hops++ {
+		e, ok := a.scan.Lookup(name)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+		}
+		switch {
+		case e.Link >= 0:
+			return &a.scan.Entries()[e.Link], nil
+		case e.Header.Typeflag == tar.TypeSymlink:
+			name = linkTarget(name, e.Header.Linkname)
+		default:
+			return e, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s: too many links", ErrNotFound, name)
+}
+
+// linkTarget resolves a symlink's target relative to the link's directory.
+func linkTarget(link, target string) string {
+	return path.Join(path.Dir(link), strings.ReplaceAll(target, `\`, "/"))
+}
