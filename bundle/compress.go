@@ -220,6 +220,9 @@ func DetectCompression(br *bufio.Reader) (Compression, error) {
 // its magic bytes. zstd input is decoded with the same 32 MiB window limit as
 // k3s and rke2, so a bundle ferry can read is one they can read.
 func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
+	if r == nil {
+		return nil, "", fmt.Errorf("%w: Decompress needs a reader", ErrNilArgument)
+	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	c, err := DetectCompression(br)
 	if err != nil {

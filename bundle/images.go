@@ -16,6 +16,10 @@ type NamedImage struct {
 	// keeps the tag (see RefName).
 	Ref   name.Reference
 	Image v1.Image
+	// Index, if not nil, is the manifest list or OCI index Image was
+	// chosen from; it is stored as Image.SourceIndex, so that a
+	// repo:tag@<index digest> pin verifies offline.
+	Index v1.ImageIndex
 }
 
 // WriteImages writes a bundle of images to w, as Write does: manifests and
@@ -33,6 +37,11 @@ func WriteImages(ctx context.Context, w io.Writer, images []NamedImage, opts ...
 		img, err := FromImage(ni.Ref, ni.Image)
 		if err != nil {
 			return err
+		}
+		if ni.Index != nil {
+			if img.SourceIndex, err = rawIndex(ni.Index); err != nil {
+				return fmt.Errorf("%s: source index: %w", img.Name, err)
+			}
 		}
 		if err := src.add(&img, ni.Image); err != nil {
 			return err
@@ -73,6 +82,27 @@ func FromImage(ref name.Reference, img v1.Image) (Image, error) {
 	}
 	d.Platform = cf.Platform()
 	return out, nil
+}
+
+func rawIndex(idx v1.ImageIndex) (*RawIndex, error) {
+	var (
+		out RawIndex
+		err error
+	)
+	d := &out.Descriptor
+	if out.Manifest, err = idx.RawManifest(); err != nil {
+		return nil, err
+	}
+	if d.MediaType, err = idx.MediaType(); err != nil {
+		return nil, err
+	}
+	if d.Digest, err = idx.Digest(); err != nil {
+		return nil, err
+	}
+	if d.Size, err = idx.Size(); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // imageBlobs serves each layer from the first image whose manifest lists it.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/rancher/ferry/bundle"
@@ -195,5 +196,40 @@ func TestRefName(t *testing.T) {
 		if n, tag := bundle.RefName(r); n != want[0] || tag != want[1] {
 			t.Errorf("%s: %q %q, want %q %q", ref, n, tag, want[0], want[1])
 		}
+	}
+}
+
+func TestWriteImagesKeepsSourceIndex(t *testing.T) {
+	idx, err := random.Index(1<<10, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, _ := idx.IndexManifest()
+	child, err := idx.Image(im.Manifests[1].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listDigest, _ := idx.Digest()
+	var buf bytes.Buffer
+	err = bundle.WriteImages(context.Background(), &buf, []bundle.NamedImage{
+		{Ref: name.MustParseReference("rancher/pause:3.6"), Image: child, Index: idx},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := bundle.ReadContents(context.Background(), bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Index.Manifests[0].Annotations[bundle.AnnotationSourceDigest]; got != listDigest.String() {
+		t.Errorf("source digest annotation %q, want %s", got, listDigest)
+	}
+	// An index that does not list the image is refused, as Write does.
+	other, _ := random.Index(1<<10, 1, 1)
+	err = bundle.WriteImages(context.Background(), io.Discard, []bundle.NamedImage{
+		{Ref: name.MustParseReference("rancher/pause:3.6"), Image: child, Index: other},
+	})
+	if err == nil {
+		t.Error("an index not listing the image was accepted")
 	}
 }

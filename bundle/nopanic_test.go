@@ -1,6 +1,7 @@
 package bundle_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -96,5 +97,34 @@ func TestWithCompressionRejectsBadValues(t *testing.T) {
 		if err := bundle.Write(context.Background(), io.Discard, []bundle.Image{img}, blobs, bundle.WithCompression(ok.c, ok.level)); err != nil {
 			t.Errorf("%s level %d: %v", ok.c, ok.level, err)
 		}
+	}
+}
+
+func TestReadSideNilArguments(t *testing.T) {
+	if _, err := bundle.Open(context.Background(), nil, 10); !errors.Is(err, bundle.ErrNilArgument) {
+		t.Errorf("Open(nil): %v", err)
+	}
+	if _, _, err := bundle.Decompress(nil); !errors.Is(err, bundle.ErrNilArgument) {
+		t.Errorf("Decompress(nil): %v", err)
+	}
+	if _, err := bundle.ReadContents(context.Background(), nil); !errors.Is(err, bundle.ErrNilArgument) {
+		t.Errorf("ReadContents(nil): %v", err)
+	}
+	var zero bundle.Archive
+	if err := zero.Close(); err != nil {
+		t.Errorf("zero Archive Close: %v", err)
+	}
+	blobs := newMemBlobs()
+	img := testImage(t, blobs, randomImage(t, 1<<10, 1), "docker.io/rancher/x:v1", "v1")
+	var buf bytes.Buffer
+	if err := bundle.Write(context.Background(), &buf, []bundle.Image{img}, blobs); err != nil {
+		t.Fatal(err)
+	}
+	a, err := bundle.Open(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Image(nil); !errors.Is(err, bundle.ErrNilArgument) {
+		t.Errorf("Image(nil): %v", err)
 	}
 }

@@ -279,7 +279,7 @@ func TestBundleCreatesOutputDirectory(t *testing.T) {
 func TestBundlePinnedListVerifies(t *testing.T) {
 	host, _ := serveSample(t)
 	dir := t.TempDir()
-	client := registry.NewClient(registry.WithInsecureRegistries(host))
+	client := newClient(t, host)
 	digests := map[string]string{}
 	for _, ref := range sample.Refs(host) {
 		r, err := client.ParseReference(ref)
