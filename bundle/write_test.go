@@ -392,7 +392,7 @@ func TestWriteKeepsSourceIndex(t *testing.T) {
 	if stored != 1 {
 		t.Fatalf("list stored %d times in the first frame, want once", stored)
 	}
-	c, err := bundle.ReadContents(context.Background(), bytes.NewReader(head))
+	c, err := bundle.ReadContents(context.Background(), bytes.NewReader(append(head, make([]byte, 1024)...)))
 	if err != nil {
 		t.Fatal(err)
 	}
