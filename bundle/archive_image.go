@@ -80,7 +80,8 @@ func (a *Archive) find(ref name.Reference) (v1.Descriptor, error) {
 // names reports whether an index.json entry answers to ref.
 func names(d v1.Descriptor, ref name.Reference) bool {
 	if dig, ok := ref.(name.Digest); ok {
-		return d.Digest.String() == dig.DigestStr()
+		// A digest names an image or the list it was chosen from.
+		return d.Digest.String() == dig.DigestStr() || d.Annotations[AnnotationSourceDigest] == dig.DigestStr()
 	}
 	for _, key := range []string{AnnotationContainerdName, AnnotationRefName} {
 		n, err := name.ParseReference(d.Annotations[key])
@@ -93,7 +94,7 @@ func names(d v1.Descriptor, ref name.Reference) bool {
 
 func (a *Archive) imageNames() string {
 	var out []string
-	for _, img := range a.contents().Images() {
+	for _, img := range a.Contents().Images() {
 		out = append(out, img.Names...)
 	}
 	if len(out) == 0 {

@@ -15,12 +15,13 @@ import (
 )
 
 // Images lists the images the archive holds, as `ferry list` shows them.
-func (a *Archive) Images() []ImageInfo { return a.contents().Images() }
+func (a *Archive) Images() []ImageInfo { return a.Contents().Images() }
 
-// contents gathers what Contents.Images needs: sizes of every entry, and
-// the manifests and configs the metadata names (unreadable ones are left
-// out, which Images reports as unknown sizes and platforms).
-func (a *Archive) contents() *Contents {
+// Contents is the archive's metadata, as ReadContents reports it for a
+// stream: sizes of every entry, and the manifests and configs the metadata
+// names (unreadable ones are left out, which Images reports as unknown
+// sizes and platforms).
+func (a *Archive) Contents() *Contents {
 	c := &Contents{Compression: a.src.compression, Index: a.index, Docker: a.docker,
 		Small: map[string][]byte{}, Sizes: map[string]int64{}, Complete: true, MetadataFirst: true}
 	for _, e := range a.scan.Entries() {
@@ -35,6 +36,9 @@ func (a *Archive) contents() *Contents {
 	}
 	if a.index != nil {
 		for _, d := range a.index.Manifests {
+			if src, err := v1.NewHash(d.Annotations[AnnotationSourceDigest]); err == nil {
+				keep(BlobPath(src))
+			}
 			if raw := keep(BlobPath(d.Digest)); raw != nil && d.MediaType.IsImage() {
 				if m, err := v1.ParseManifest(bytes.NewReader(raw)); err == nil {
 					keep(BlobPath(m.Config.Digest))
@@ -46,6 +50,7 @@ func (a *Archive) contents() *Contents {
 		keep(path.Clean(dm.Config))
 	}
 	c.MetadataFirst = a.metadataFirst(c)
+	c.BytesRead = a.Inflated()
 	return c
 }
 
@@ -84,7 +89,7 @@ func (a *Archive) Index() (v1.ImageIndex, error) {
 
 func (a *Archive) dockerIndex() (v1.ImageIndex, error) {
 	var adds []mutate.IndexAddendum
-	for _, info := range a.contents().Images() {
+	for _, info := range a.Contents().Images() {
 		for _, n := range info.Names {
 			ref, err := name.ParseReference(n)
 			if err != nil {

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"path"
 	"strings"
+
+	"github.com/rancher/ferry/reorder"
 )
 
 // Metadata ranks, in the order a metadata-first bundle stores them. A loader
@@ -17,10 +19,10 @@ const (
 	RankManifest     = 2
 	RankRepositories = 3
 	RankSmall        = 4
-	// NotMetadata is the rank of layers and everything else: they keep their
-	// original order after the metadata. It equals reorder.Bulk.
-	NotMetadata = 100
 )
+
+// Layers and everything else that is not metadata rank reorder.Bulk: they
+// keep their original order after the metadata.
 
 // MaxSmallMetadata caps what counts as "small JSON": a config or manifest is
 // kilobytes, so anything bigger is a layer or data file, whatever it starts with.
@@ -31,7 +33,7 @@ const MaxSmallMetadata = 4 << 20
 // length and head its first bytes (512 is plenty; fewer is fine). Names
 // ending in "/" are directories.
 //
-// Lower ranks come first; NotMetadata means "not metadata".
+// Lower ranks come first; reorder.Bulk means "not metadata".
 func MetadataRank(name string, size int64, head []byte) int {
 	if strings.HasSuffix(name, "/") {
 		// Directories hold no bytes; keeping them ahead of the files they
@@ -51,13 +53,13 @@ func MetadataRank(name string, size int64, head []byte) int {
 	}
 	switch {
 	case size < 0 || size > MaxSmallMetadata:
-		return NotMetadata
+		return reorder.Bulk
 	case isLegacyMetadata(clean):
 		return RankSmall
 	case looksLikeJSON(head):
 		return RankSmall
 	}
-	return NotMetadata
+	return reorder.Bulk
 }
 
 // HeaderRank applies MetadataRank to a tar header: directories are ranked as
@@ -75,7 +77,7 @@ func HeaderRank(h *tar.Header, head []byte) int {
 	case tar.TypeSymlink, tar.TypeLink:
 		return MetadataRank(strings.TrimSuffix(h.Name, "/"), 0, nil)
 	}
-	return NotMetadata
+	return reorder.Bulk
 }
 
 // cleanName strips what tar tools add in front ("./", "/") so that

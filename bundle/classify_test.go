@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"strings"
 	"testing"
+
+	"github.com/rancher/ferry/reorder"
 )
 
 func TestMetadataRank(t *testing.T) {
@@ -36,16 +38,16 @@ func TestMetadataRank(t *testing.T) {
 		{"blobs/sha256/", 0, nil, RankSmall},
 		{"\xef\xbb\xbf.json", 4, []byte("\xef\xbb\xbf{}"), RankSmall},
 
-		{"0123abcd/layer.tar", 10 << 20, layer, NotMetadata},
-		{strings.Repeat("d", 64) + ".tar.gz", 1000, []byte{0x1f, 0x8b, 8, 0}, NotMetadata},
-		{"blobs/sha256/" + strings.Repeat("e", 64), MaxSmallMetadata + 1, config, NotMetadata},
-		{"small-layer.tar", 1024, layer, NotMetadata},
-		{"blobs/sha256/empty", 0, nil, NotMetadata},
-		{"a/b/json", 20, nil, NotMetadata},
-		{"a/b/VERSION", 3, nil, NotMetadata},
-		{"nested/manifest.json", 300, []byte("not json"), NotMetadata},
-		{"negative", -1, config, NotMetadata},
-		{"text", 5, []byte("hello"), NotMetadata},
+		{"0123abcd/layer.tar", 10 << 20, layer, reorder.Bulk},
+		{strings.Repeat("d", 64) + ".tar.gz", 1000, []byte{0x1f, 0x8b, 8, 0}, reorder.Bulk},
+		{"blobs/sha256/" + strings.Repeat("e", 64), MaxSmallMetadata + 1, config, reorder.Bulk},
+		{"small-layer.tar", 1024, layer, reorder.Bulk},
+		{"blobs/sha256/empty", 0, nil, reorder.Bulk},
+		{"a/b/json", 20, nil, reorder.Bulk},
+		{"a/b/VERSION", 3, nil, reorder.Bulk},
+		{"nested/manifest.json", 300, []byte("not json"), reorder.Bulk},
+		{"negative", -1, config, reorder.Bulk},
+		{"text", 5, []byte("hello"), reorder.Bulk},
 	}
 	for _, tt := range tests {
 		if got := MetadataRank(tt.name, tt.size, tt.head); got != tt.want {
@@ -56,7 +58,7 @@ func TestMetadataRank(t *testing.T) {
 
 // The rank order is the bundle's contract with loaders: never reshuffle it silently.
 func TestMetadataRankOrder(t *testing.T) {
-	order := []int{RankOCILayout, RankIndex, RankManifest, RankRepositories, RankSmall, NotMetadata}
+	order := []int{RankOCILayout, RankIndex, RankManifest, RankRepositories, RankSmall, reorder.Bulk}
 	for i := 1; i < len(order); i++ {
 		if order[i-1] >= order[i] {
 			t.Fatalf("rank %d (%d) not below rank %d (%d)", i-1, order[i-1], i, order[i])
@@ -75,11 +77,11 @@ func TestHeaderRank(t *testing.T) {
 		{tar.Header{Name: "blobs/", Typeflag: tar.TypeDir}, nil, RankSmall},
 		{tar.Header{Name: "manifest.json", Typeflag: tar.TypeReg, Size: 10}, nil, RankManifest},
 		{tar.Header{Name: "c.json", Typeflag: tar.TypeReg, Size: int64(len(config))}, config, RankSmall},
-		{tar.Header{Name: "l.tar", Typeflag: tar.TypeReg, Size: 1 << 20}, []byte("l"), NotMetadata},
-		{tar.Header{Name: "abc/layer.tar", Typeflag: tar.TypeSymlink, Linkname: "../def/layer.tar"}, nil, NotMetadata},
+		{tar.Header{Name: "l.tar", Typeflag: tar.TypeReg, Size: 1 << 20}, []byte("l"), reorder.Bulk},
+		{tar.Header{Name: "abc/layer.tar", Typeflag: tar.TypeSymlink, Linkname: "../def/layer.tar"}, nil, reorder.Bulk},
 		{tar.Header{Name: "abc/json", Typeflag: tar.TypeSymlink, Linkname: "../def/json"}, nil, RankSmall},
-		{tar.Header{Name: "hard", Typeflag: tar.TypeLink, Linkname: "l.tar"}, nil, NotMetadata},
-		{tar.Header{Name: "dev", Typeflag: tar.TypeChar}, nil, NotMetadata},
+		{tar.Header{Name: "hard", Typeflag: tar.TypeLink, Linkname: "l.tar"}, nil, reorder.Bulk},
+		{tar.Header{Name: "dev", Typeflag: tar.TypeChar}, nil, reorder.Bulk},
 	}
 	for _, tt := range tests {
 		if got := HeaderRank(&tt.hdr, tt.head); got != tt.want {

@@ -100,8 +100,8 @@ func (a *Archive) Compression() Compression { return a.src.compression }
 // precedes them: a plain tar, or zstd with a seek table.
 func (a *Archive) Seekable() bool { return a.src.compression == None || a.src.seekable }
 
-// Inflated is how many decompressed bytes reading the archive has cost so
-// far (0 for a plain tar).
+// Inflated is how many bytes of the tar stream reading the archive has
+// cost so far: decompressed, or for a plain tar, read.
 func (a *Archive) Inflated() int64 { return a.src.inflated.Load() }
 
 // index1 walks every header, then reads index.json and manifest.json.

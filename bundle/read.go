@@ -12,6 +12,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/rancher/ferry/reorder"
 	"github.com/rancher/ferry/reorder/tarscan"
 )
 
@@ -81,7 +82,7 @@ func (c *Contents) scan(ctx context.Context, s *tarscan.Scanner) error {
 		if err != nil {
 			return fmt.Errorf("%w: reading %s: %w", ErrNotAnArchive, e.Name, err)
 		}
-		if MetadataRank(e.Name, e.Size(), head) >= NotMetadata {
+		if MetadataRank(e.Name, e.Size(), head) >= reorder.Bulk {
 			// A layer before the metadata is complete: not metadata-first.
 			if !layerSeen && len(c.Missing()) > 0 {
 				c.MetadataFirst = false
@@ -89,11 +90,11 @@ func (c *Contents) scan(ctx context.Context, s *tarscan.Scanner) error {
 			layerSeen = true
 			continue
 		}
-		rest, err := s.ReadAll(MaxSmallMetadata)
+		data, err := s.ReadAll(head, MaxSmallMetadata)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrNotAnArchive, err)
 		}
-		if err := c.keep(e.Name, append(head, rest...)); err != nil {
+		if err := c.keep(e.Name, data); err != nil {
 			return err
 		}
 	}

@@ -40,7 +40,7 @@ func openTarAt(ra io.ReaderAt, size int64) (*tarAt, error) {
 	t := &tarAt{compression: comp, size: -1, inflated: new(atomic.Int64)}
 	switch comp {
 	case None:
-		t.ReaderAt, t.size = ra, size
+		t.ReaderAt, t.size = countingReaderAt{ra, t.inflated}, size
 		return t, nil
 	case Zstd:
 		sr, total, err := openSeekable(ra, size, t.inflated)
@@ -208,4 +208,16 @@ func (s *streamAt) Close() error {
 	err := s.rc.Close()
 	s.rc = nil
 	return err
+}
+
+// countingReaderAt counts the bytes read from a plain tar.
+type countingReaderAt struct {
+	ra io.ReaderAt
+	n  *atomic.Int64
+}
+
+func (c countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.ra.ReadAt(p, off)
+	c.n.Add(int64(n))
+	return n, err
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/rancher/ferry/bundle"
-	"github.com/rancher/ferry/bundle/verifytest"
+	"github.com/rancher/ferry/bundle/verify/verifytest"
 )
 
 // twoImages shares one foreign base layer between a runtime and a pause

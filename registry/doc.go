@@ -1,10 +1,10 @@
 // Package registry is everything in ferry that talks to a registry: one
 // Client setup (credentials, TLS, retries) shared by every command,
-// platform and Windows-version selection over manifest lists, resolving and
-// fetching images into a content-addressed cache, creating and verifying
-// manifest lists, and serving registries for the demo and tests.
+// selecting images from manifest lists for a platform or Windows version,
+// resolving and fetching images into a content-addressed cache, and
+// creating and verifying manifest lists.
 //
-// Windows images are matched by build number (10.0.17763), taking the
-// highest revision, because exact os.version matching breaks with every
-// monthly patch.
+// The platform rules themselves (targets, Windows builds, matching) live in
+// registry/platform, shared with bundle/verify; the sample image set and an
+// in-memory registry for tests and the demo live in registry/registrytest.
 package registry

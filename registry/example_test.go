@@ -18,6 +18,7 @@ import (
 
 	"github.com/rancher/ferry/bundle"
 	"github.com/rancher/ferry/registry"
+	"github.com/rancher/ferry/registry/platform"
 )
 
 // Write a bundle file from image references, as `ferry bundle` does: here
@@ -46,7 +47,7 @@ func ExampleClient_WriteBundle() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	target, err := registry.ParseTarget("linux/amd64")
+	target, err := platform.ParseTarget("linux/amd64")
 	if err != nil {
 		log.Fatal(err)
 	}

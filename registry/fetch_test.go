@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/registry/platform"
+	"github.com/rancher/ferry/registry/registrytest"
 )
 
 // flakyRegistry fails each blob's first GET in the given way, as
@@ -43,7 +45,9 @@ func flakyRegistry(t *testing.T, always bool, fail func(w http.ResponseWriter, r
 	}))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
-	sampleOnce.Do(func() { sampleSet, sampleErr = NewSample(SampleOptions{BytesPerVersion: 256 << 10}) })
+	sampleOnce.Do(func() {
+		sampleSet, sampleErr = registrytest.NewSample(registrytest.SampleOptions{BytesPerVersion: 256 << 10})
+	})
 	if sampleErr != nil {
 		t.Fatal(sampleErr)
 	}
@@ -59,7 +63,7 @@ func bundleFrom(t *testing.T, host string) error {
 	t.Helper()
 	c := newClient(t, WithInsecureRegistries(host), WithRetryBackoff(remote.Backoff{Duration: 10 * time.Millisecond, Factor: 2, Steps: 4}))
 	ctx := context.Background()
-	resolved, err := c.ResolveAll(ctx, sampleSet.Refs(host), []Target{windows(t, "1809")})
+	resolved, err := c.ResolveAll(ctx, sampleSet.Refs(host), []platform.Target{windows(t, "1809")})
 	if err != nil {
 		return err
 	}

@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/rancher/ferry/registry/platform"
 )
 
 var (
@@ -59,7 +62,7 @@ type CreateOption func(*createOptions) error
 
 type createOptions struct {
 	format    IndexFormat
-	platforms []Target
+	platforms []platform.Target
 	nondist   bool
 	dryRun    bool
 }
@@ -79,7 +82,7 @@ func WithIndexFormat(f IndexFormat) CreateOption {
 // WithIndexPlatforms keeps, from sources that are themselves lists, only the
 // child that best fits each target (Windows by build, highest revision).
 // Sources that are single images are always kept: they were named on purpose.
-func WithIndexPlatforms(ts ...Target) CreateOption {
+func WithIndexPlatforms(ts ...platform.Target) CreateOption {
 	return func(o *createOptions) error { o.platforms = append(o.platforms, ts...); return nil }
 }
 
@@ -297,4 +300,15 @@ func (c *Client) InspectIndex(ctx context.Context, ref string) (*ManifestList, e
 		return nil, fmt.Errorf("fetching %s: %w", ref, err)
 	}
 	return newManifestList(r, desc.Manifest, desc.MediaType)
+}
+
+// PromotionLine is the list's digest line for a promotion file's dmap,
+// `"sha256:…": ["v1.31.2"]`, ready to paste.
+func (l *ManifestList) PromotionLine() string {
+	tags := l.DMap[l.Digest.String()]
+	if tags == nil {
+		tags = []string{}
+	}
+	b, _ := json.Marshal(tags)
+	return fmt.Sprintf("%q: %s", l.Digest.String(), strings.ReplaceAll(string(b), ",", ", "))
 }

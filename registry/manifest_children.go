@@ -13,6 +13,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/rancher/ferry/registry/platform"
 )
 
 // indexChild is one entry of a list being created.
@@ -27,7 +29,7 @@ type indexChild struct {
 }
 
 // collectChildren resolves every source, in order, into list entries.
-func (c *Client) collectChildren(ctx context.Context, sources []string, filter []Target) ([]indexChild, error) {
+func (c *Client) collectChildren(ctx context.Context, sources []string, filter []platform.Target) ([]indexChild, error) {
 	puller, err := remote.NewPuller(c.Remote(ctx)...)
 	if err != nil {
 		return nil, err
@@ -137,7 +139,7 @@ func platformSuffix(p *v1.Platform) string {
 // filterChildren keeps, for each target, the child bundle selection would
 // pick, so one --platform gives one entry even when a list carries several
 // revisions of a Windows build. matched records which targets were found.
-func filterChildren(kids []indexChild, filter []Target, matched []bool, warnf func(string, ...any)) []indexChild {
+func filterChildren(kids []indexChild, filter []platform.Target, matched []bool, warnf func(string, ...any)) []indexChild {
 	if len(filter) == 0 {
 		return kids
 	}
@@ -148,11 +150,11 @@ func filterChildren(kids []indexChild, filter []Target, matched []bool, warnf fu
 	var out []indexChild
 	seen := map[v1.Hash]bool{}
 	for i, t := range filter {
-		d, sel := selectChild(idx, t)
-		if sel == noMatch {
+		d, sel := platform.Select(idx, t)
+		if sel == platform.NoMatch {
 			continue
 		}
-		if sel == matchNoOSVersion {
+		if sel == platform.MatchNoOSVersion {
 			warnf("%s: no os.version in its config; taking it for %s", d.Digest, t)
 		}
 		matched[i] = true
@@ -202,10 +204,10 @@ func platformKey(p *v1.Platform) string {
 		return ""
 	}
 	version := p.OSVersion
-	if b, ok := buildOf(version); ok {
+	if b, ok := platform.BuildOf(version); ok {
 		version = b
 	}
-	return p.OS + "/" + p.Architecture + "/" + normVariant(*p) + ":" + version
+	return p.OS + "/" + p.Architecture + "/" + platform.NormalVariant(*p) + ":" + version
 }
 
 // hasErrorCode reports whether err is a registry error carrying code.

@@ -17,11 +17,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/rancher/ferry/registry/platform"
+	"github.com/rancher/ferry/registry/registrytest"
 )
 
 var (
 	mfSampleOnce sync.Once
-	mfSample     *Sample
+	mfSample     *registrytest.Sample
 	mfSampleErr  error
 )
 
@@ -107,7 +110,9 @@ func (m *mfRegistry) addBlob(repo, digest string) {
 // withSample pushes the sample set.
 func (m *mfRegistry) withSample(t *testing.T) *mfRegistry {
 	t.Helper()
-	mfSampleOnce.Do(func() { mfSample, mfSampleErr = NewSample(SampleOptions{BytesPerVersion: 128 << 10}) })
+	mfSampleOnce.Do(func() {
+		mfSample, mfSampleErr = registrytest.NewSample(registrytest.SampleOptions{BytesPerVersion: 128 << 10})
+	})
 	if mfSampleErr != nil {
 		t.Fatal(mfSampleErr)
 	}
@@ -186,14 +191,14 @@ func platformImage(t *testing.T, p string, oci bool) v1.Image {
 func sampleTags(m *mfRegistry, suffixes ...string) []string {
 	var out []string
 	for _, s := range suffixes {
-		out = append(out, m.ref(SampleRuntime+":"+SampleRuntimeTag+"-"+s))
+		out = append(out, m.ref(registrytest.SampleRuntime+":"+registrytest.SampleRuntimeTag+"-"+s))
 	}
 	return out
 }
 
-func mustTargets(t *testing.T, list string) []Target {
+func mustTargets(t *testing.T, list string) []platform.Target {
 	t.Helper()
-	ts, err := ParseTargetList(list)
+	ts, err := platform.ParseTargetList(list)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,13 +8,15 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/rancher/ferry/registry/registrytest"
 )
 
 func TestCreateIndexDockerFromPerPlatformTags(t *testing.T) {
 	m := newMFRegistry(t).withSample(t)
-	target := m.ref(SampleRuntime + ":v1.31.2")
+	target := m.ref(registrytest.SampleRuntime + ":v1.31.2")
 	ctx := context.Background()
-	created, err := m.client.CreateIndex(ctx, target, SampleListSources(m.host))
+	created, err := m.client.CreateIndex(ctx, target, registrytest.SampleListSources(m.host))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +42,7 @@ func TestCreateIndexDockerFromPerPlatformTags(t *testing.T) {
 	if line := got.PromotionLine(); line != `"`+created.Digest.String()+`": ["v1.31.2"]` {
 		t.Errorf("promotion line %s", line)
 	}
-	report, err := m.client.VerifyIndex(ctx, target, SampleListRequire())
+	report, err := m.client.VerifyIndex(ctx, target, registrytest.SampleListRequire())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +109,7 @@ func TestCreateIndexRefusesMixedMediaTypes(t *testing.T) {
 
 func TestCreateIndexFromListWithPlatformFilter(t *testing.T) {
 	m := newMFRegistry(t).withSample(t)
-	src := []string{m.ref(SampleRuntime + ":" + SampleRuntimeTag)}
+	src := []string{m.ref(registrytest.SampleRuntime + ":" + registrytest.SampleRuntimeTag)}
 	// The sample list carries two 1809 revisions: without a filter that is
 	// two entries for one build.
 	_, err := m.client.CreateIndex(context.Background(), m.ref("copy/runtime:all"), src)
@@ -122,7 +124,7 @@ func TestCreateIndexFromListWithPlatformFilter(t *testing.T) {
 	if got := platforms(created.Manifests); got != "windows/amd64:10.0.17763.5458 linux/amd64" {
 		t.Fatalf("platforms %s: want the highest 1809 revision and linux", got)
 	}
-	if !strings.Contains(created.Sources[0], SampleRuntime+"@sha256:") {
+	if !strings.Contains(created.Sources[0], registrytest.SampleRuntime+"@sha256:") {
 		t.Errorf("source %s should name the child by digest", created.Sources[0])
 	}
 	_, err = m.client.CreateIndex(context.Background(), m.ref("copy/runtime:v2"), src, WithIndexPlatforms(mustTargets(t, "linux/arm64")...))
@@ -211,7 +213,7 @@ func TestCreateIndexForeignLayers(t *testing.T) {
 		if _, err := m.client.CreateIndex(context.Background(), target, sampleTags(m, "windows-1809"), WithIndexNondistributable(allow)); err != nil {
 			t.Fatal(err)
 		}
-		base := sampleForeignLayer(t, SampleRuntime+":"+SampleRuntimeTag+"-windows-1809")
+		base := sampleForeignLayer(t, registrytest.SampleRuntime+":"+registrytest.SampleRuntimeTag+"-windows-1809")
 		if got := m.hasBlob(t, "mirror/runtime", base.Digest); got != allow {
 			t.Errorf("allow-nondistributable=%v: foreign layer copied = %v", allow, got)
 		}

@@ -11,6 +11,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/rancher/ferry/registry/platform"
 )
 
 // Names of the checks in an IndexReport.
@@ -79,7 +81,7 @@ func (r *IndexReport) add(cs ...Check) {
 // claimed, all blobs present and foreign layers fetchable from https URLs.
 // Problems with the list are in the report; the error is for failing to
 // verify at all (bad reference, no list at ref, registry unreachable).
-func (c *Client) VerifyIndex(ctx context.Context, ref string, required []Target) (*IndexReport, error) {
+func (c *Client) VerifyIndex(ctx context.Context, ref string, required []platform.Target) (*IndexReport, error) {
 	r, err := c.ParseReference(ref)
 	if err != nil {
 		return nil, err
@@ -149,17 +151,17 @@ func parseList(f *fetched, digest v1.Hash, id string) (*v1.IndexManifest, Check)
 
 // requiredCheck wants exactly one entry for t; Windows entries must carry
 // an os.version of t's build, as a puller on that host will look for it.
-func requiredCheck(idx *v1.IndexManifest, t Target) Check {
+func requiredCheck(idx *v1.IndexManifest, t platform.Target) Check {
 	ck := Check{Name: CheckRequired, Subject: t.String()}
 	var hits, unversioned []string
 	for _, d := range idx.Manifests {
 		if d.Platform == nil {
 			continue
 		}
-		switch t.match(*d.Platform) {
-		case matchExact:
+		switch t.Match(*d.Platform) {
+		case platform.MatchExact:
 			hits = append(hits, d.Platform.String()+" "+d.Digest.String())
-		case matchNoOSVersion:
+		case platform.MatchNoOSVersion:
 			unversioned = append(unversioned, d.Digest.String())
 		}
 	}
@@ -167,7 +169,7 @@ func requiredCheck(idx *v1.IndexManifest, t Target) Check {
 	case 1:
 		ck.OK, ck.Detail = true, hits[0]
 	case 0:
-		ck.Detail = "missing; the list has " + describePlatforms(idx)
+		ck.Detail = "missing; the list has " + platform.Describe(idx)
 		if len(unversioned) > 0 {
 			ck.Detail += fmt.Sprintf("; entries without os.version: %s", strings.Join(unversioned, ", "))
 		}
@@ -218,7 +220,7 @@ func entryPlatform(d v1.Descriptor) string {
 // platformKeyString is platformKey for people: the build, not the revision.
 func platformKeyString(p *v1.Platform) string {
 	q := *p
-	if b, ok := buildOf(q.OSVersion); ok {
+	if b, ok := platform.BuildOf(q.OSVersion); ok {
 		q.OSVersion = b
 	}
 	return q.String()
@@ -339,7 +341,7 @@ func comparePlatform(want *v1.Platform, got v1.Platform) (bool, string) {
 	if want.Architecture != got.Architecture {
 		diffs = append(diffs, fmt.Sprintf("architecture %q in the list, %q in the config", want.Architecture, got.Architecture))
 	}
-	if normVariant(*want) != normVariant(got) {
+	if platform.NormalVariant(*want) != platform.NormalVariant(got) {
 		diffs = append(diffs, fmt.Sprintf("variant %q in the list, %q in the config", want.Variant, got.Variant))
 	}
 	if versionKey(want.OSVersion) != versionKey(got.OSVersion) {
@@ -352,7 +354,7 @@ func comparePlatform(want *v1.Platform, got v1.Platform) (bool, string) {
 }
 
 func versionKey(v string) string {
-	if b, ok := buildOf(v); ok {
+	if b, ok := platform.BuildOf(v); ok {
 		return b
 	}
 	return v

@@ -12,6 +12,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/rancher/ferry/registry/platform"
+	"github.com/rancher/ferry/registry/registrytest"
 )
 
 // putList writes a hand-made list, for lists CreateIndex would refuse.
@@ -62,7 +65,7 @@ func partialDescriptor(img v1.Image) (v1.Descriptor, error) {
 
 func (m *mfRegistry) verify(t *testing.T, ref, require string) *IndexReport {
 	t.Helper()
-	var required []Target
+	var required []platform.Target
 	if require != "" {
 		required = mustTargets(t, require)
 	}
@@ -120,9 +123,9 @@ func TestVerifyIndexMissingChild(t *testing.T) {
 
 func TestVerifyIndexWrongOSVersion(t *testing.T) {
 	m := newMFRegistry(t).withSample(t)
-	img := mfSample.Images[SampleRuntime+":"+SampleRuntimeTag+"-windows-1809"].(v1.Image)
-	m.putList(t, SampleRuntime+":lying", types.DockerManifestList, entry(t, img, "windows/amd64:10.0.20348.2322"))
-	report := m.verify(t, SampleRuntime+":lying", "windows/amd64:1809")
+	img := mfSample.Images[registrytest.SampleRuntime+":"+registrytest.SampleRuntimeTag+"-windows-1809"].(v1.Image)
+	m.putList(t, registrytest.SampleRuntime+":lying", types.DockerManifestList, entry(t, img, "windows/amd64:10.0.20348.2322"))
+	report := m.verify(t, registrytest.SampleRuntime+":lying", "windows/amd64:1809")
 	wantFailures(t, report,
 		`required windows/amd64:10.0.17763: missing; the list has windows/amd64:10.0.20348.2322`,
 		`config-platform : os.version "10.0.20348.2322" in the list, "10.0.17763.5458" in the config`)
@@ -220,49 +223,5 @@ func TestVerifyIndexMissingListIsAnError(t *testing.T) {
 	m := newMFRegistry(t)
 	if _, err := m.client.VerifyIndex(context.Background(), m.ref("nope:v1"), nil); err == nil {
 		t.Fatal("verifying a missing list succeeded")
-	}
-}
-
-func TestVerifyIndexReportText(t *testing.T) {
-	m := newMFRegistry(t).withSample(t)
-	target := m.ref("rke2:v1")
-	if _, err := m.client.CreateIndex(context.Background(), target, sampleTags(m, "linux-amd64", "windows-1809")); err != nil {
-		t.Fatal(err)
-	}
-	report, err := m.client.VerifyIndex(context.Background(), target, mustTargets(t, "linux/amd64,windows/amd64:ltsc2022"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := report.WriteText(&buf); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{
-		"ok    required linux/amd64: linux/amd64 sha256:",
-		"FAIL  required windows/amd64:10.0.20348: missing",
-		"ok    windows/amd64:10.0.17763.5458 sha256:",
-		"passed: known-platform, unique, manifest, digest, size, media-type, blob x2, config-platform, foreign-urls",
-		"1 of ",
-	} {
-		if !strings.Contains(buf.String(), want) {
-			t.Errorf("report lacks %q:\n%s", want, buf.String())
-		}
-	}
-}
-
-func TestReadTargetList(t *testing.T) {
-	ts, err := ReadTargetList(strings.NewReader("# platforms\nlinux/amd64\n\nwindows/amd64:1809 # rke2\nlinux/arm64,windows/amd64:ltsc2022\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, t := range ts {
-		got = append(got, t.String())
-	}
-	if s := strings.Join(got, " "); s != "linux/amd64 windows/amd64:10.0.17763 linux/arm64 windows/amd64:10.0.20348" {
-		t.Fatalf("got %s", s)
-	}
-	if _, err := ReadTargetList(strings.NewReader("linux/amd64\nwindows/amd64:95\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
-		t.Fatalf("bad line: %v", err)
 	}
 }

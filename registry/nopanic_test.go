@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/registry/platform"
 )
 
 func newClient(t testing.TB, opts ...Option) *Client {
@@ -57,7 +58,7 @@ func TestClientOptionsRejectBadValues(t *testing.T) {
 func TestPullRefusesNilArguments(t *testing.T) {
 	c := newClient(t)
 	write := func(context.Context, int, []bundle.Image, bundle.Blobs) error { return nil }
-	targets := []Target{{Platform: linuxAMD64}}
+	targets := []platform.Target{{Platform: linuxAMD64}}
 	refs := []string{"localhost:1/x:y"}
 	if _, err := c.Pull(context.Background(), refs, targets, nil, write); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("nil cache: %v", err)

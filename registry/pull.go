@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/registry/platform"
 )
 
 // PullOption configures Pull and WriteBundles. An option given a value that
@@ -62,7 +63,7 @@ type WriteFunc func(ctx context.Context, i int, images []bundle.Image, blobs bun
 // target, in order. Layers are fetched into cache from the moment each
 // image's manifest is known, each distinct blob once, and write reads them
 // while they download. It returns the bytes downloaded.
-func (c *Client) Pull(ctx context.Context, refs []string, targets []Target, cache *Cache, write WriteFunc, opts ...PullOption) (int64, error) {
+func (c *Client) Pull(ctx context.Context, refs []string, targets []platform.Target, cache *Cache, write WriteFunc, opts ...PullOption) (int64, error) {
 	o, err := makePullOptions(opts)
 	if err != nil {
 		return 0, err

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/registry/platform"
 )
 
 // TestPullWritesEachTargetInOrder pulls three Windows versions: write sees
@@ -17,7 +18,7 @@ func TestPullWritesEachTargetInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	targets := []Target{windows(t, "1809"), windows(t, "ltsc2022"), windows(t, "2025")}
+	targets := []platform.Target{windows(t, "1809"), windows(t, "ltsc2022"), windows(t, "2025")}
 	var seen []string
 	write := func(ctx context.Context, i int, images []bundle.Image, blobs bundle.Blobs) error {
 		seen = append(seen, images[0].Descriptor.Platform.OSVersion)
@@ -38,7 +39,7 @@ func TestPullStopsOnWriteError(t *testing.T) {
 	boom := errors.New("disk full")
 	calls := 0
 	write := func(context.Context, int, []bundle.Image, bundle.Blobs) error { calls++; return boom }
-	_, err := c.Pull(context.Background(), sampleSet.Refs(host), []Target{windows(t, "1809"), windows(t, "2025")}, cache, write)
+	_, err := c.Pull(context.Background(), sampleSet.Refs(host), []platform.Target{windows(t, "1809"), windows(t, "2025")}, cache, write)
 	if !errors.Is(err, boom) || calls != 1 {
 		t.Fatalf("err %v after %d writes; want the write error after one", err, calls)
 	}

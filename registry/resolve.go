@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/registry/platform"
 )
 
 // Resolved is an image chosen for a target: what goes into the bundle, and
@@ -28,15 +29,15 @@ type Resolved struct {
 
 // Resolve fetches ref's manifest for t, choosing among an index's children
 // by platform and Windows build, and its config. Layers are not fetched.
-func (c *Client) Resolve(ctx context.Context, ref string, t Target) (*Resolved, error) {
-	out, errs := c.resolveTargets(ctx, ref, []Target{t}, nil)
+func (c *Client) Resolve(ctx context.Context, ref string, t platform.Target) (*Resolved, error) {
+	out, errs := c.resolveTargets(ctx, ref, []platform.Target{t}, nil)
 	return out[0], errs[0]
 }
 
 // resolveTargets resolves one reference for several targets, fetching the
 // top manifest once and each child manifest and config once, however many
 // targets share them (a FROM-scratch image serves every Windows version).
-func (c *Client) resolveTargets(ctx context.Context, ref string, targets []Target, early func(*Resolved)) ([]*Resolved, []error) {
+func (c *Client) resolveTargets(ctx context.Context, ref string, targets []platform.Target, early func(*Resolved)) ([]*Resolved, []error) {
 	out, errs := make([]*Resolved, len(targets)), make([]error, len(targets))
 	fail := func(err error) ([]*Resolved, []error) {
 		for i := range errs {
@@ -84,16 +85,16 @@ type resolveMemo struct {
 	source *bundle.RawIndex
 }
 
-func (c *Client) resolveChild(ctx context.Context, r name.Reference, desc *remote.Descriptor, t Target, memo *resolveMemo) (*remote.Descriptor, error) {
+func (c *Client) resolveChild(ctx context.Context, r name.Reference, desc *remote.Descriptor, t platform.Target, memo *resolveMemo) (*remote.Descriptor, error) {
 	idx, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
 	if err != nil {
 		return nil, fmt.Errorf("%s: parsing index: %w", r, err)
 	}
-	child, sel := selectChild(idx, t)
-	if sel == noMatch {
-		return nil, fmt.Errorf("%s: %w for %s; it has %s", r, ErrNoMatchingPlatform, t, describePlatforms(idx))
+	child, sel := platform.Select(idx, t)
+	if sel == platform.NoMatch {
+		return nil, fmt.Errorf("%s: %w for %s; it has %s", r, ErrNoMatchingPlatform, t, platform.Describe(idx))
 	}
-	if sel == matchNoOSVersion {
+	if sel == platform.MatchNoOSVersion {
 		c.warnf("%s: no os.version on the %s entry; taking it for %s", r, child.Platform.String(), t)
 	}
 	if got, ok := memo.children[child.Digest]; ok {
@@ -110,7 +111,7 @@ func (c *Client) resolveChild(ctx context.Context, r name.Reference, desc *remot
 
 // resolveImage fetches the config and checks the image really is for t:
 // an index entry can lie, and a single-platform image has only its config.
-func (c *Client) resolveImage(ctx context.Context, src string, r name.Reference, desc *remote.Descriptor, t Target, memo *resolveMemo, early func(*Resolved)) (*Resolved, error) {
+func (c *Client) resolveImage(ctx context.Context, src string, r name.Reference, desc *remote.Descriptor, t platform.Target, memo *resolveMemo, early func(*Resolved)) (*Resolved, error) {
 	img, err := desc.Image()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", src, err)
@@ -138,10 +139,10 @@ func (c *Client) resolveImage(ctx context.Context, src string, r name.Reference,
 		return nil, fmt.Errorf("%s: parsing config: %w", src, err)
 	}
 	p := configPlatform(cf)
-	switch t.match(p) {
-	case noMatch:
+	switch t.Match(p) {
+	case platform.NoMatch:
 		return nil, fmt.Errorf("%s: %w for %s; the image is %s", src, ErrNoMatchingPlatform, t, p.String())
-	case matchNoOSVersion:
+	case platform.MatchNoOSVersion:
 		if desc.Descriptor.Platform == nil || desc.Descriptor.Platform.OSVersion == "" {
 			c.warnf("%s: image has no os.version; taking it for %s", src, t)
 		}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/rancher/ferry/registry/platform"
 )
 
 // ResolveOption configures ResolveAll.
@@ -23,7 +25,7 @@ func WhenManifestKnown(fn func(*Resolved)) ResolveOption {
 // ResolveAll resolves every ref for every target, several refs at a time.
 // The result is indexed [target][ref]. All failures are reported together,
 // so a release engineer fixes an image list in one round.
-func (c *Client) ResolveAll(ctx context.Context, refs []string, targets []Target, opts ...ResolveOption) ([][]*Resolved, error) {
+func (c *Client) ResolveAll(ctx context.Context, refs []string, targets []platform.Target, opts ...ResolveOption) ([][]*Resolved, error) {
 	var o resolveOptions
 	for _, opt := range opts {
 		if opt == nil {

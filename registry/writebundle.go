@@ -8,13 +8,14 @@ import (
 	"path/filepath"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/registry/platform"
 )
 
 // BundleFile is one bundle for WriteBundles to write: the images resolved
 // for Target, at Path.
 type BundleFile struct {
 	Path   string
-	Target Target
+	Target platform.Target
 }
 
 // WithCache sets the blob cache WriteBundles fetches layers into; without
@@ -55,7 +56,7 @@ func WithBundleWritten(fn func(path string, images int)) PullOption {
 
 // WriteBundle writes one bundle file at path holding refs resolved for t.
 // See WriteBundles.
-func (c *Client) WriteBundle(ctx context.Context, path string, refs []string, t Target, opts ...PullOption) error {
+func (c *Client) WriteBundle(ctx context.Context, path string, refs []string, t platform.Target, opts ...PullOption) error {
 	_, err := c.WriteBundles(ctx, refs, []BundleFile{{Path: path, Target: t}}, opts...)
 	return err
 }
@@ -82,7 +83,7 @@ func (c *Client) WriteBundles(ctx context.Context, refs []string, files []Bundle
 			return 0, err
 		}
 	}
-	targets := make([]Target, len(files))
+	targets := make([]platform.Target, len(files))
 	for i, f := range files {
 		targets[i] = f.Target
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/registry/platform"
 )
 
 func TestWriteBundlesWritesEachTarget(t *testing.T) {
@@ -58,7 +59,7 @@ func TestWriteBundlesChecksOutputsFirst(t *testing.T) {
 	c := newClient(t)
 	dir := t.TempDir()
 	refs := []string{"localhost:1/unreachable:v1"}
-	tgt := Target{Platform: linuxAMD64}
+	tgt := platform.Target{Platform: linuxAMD64}
 	cases := map[string]struct {
 		files []BundleFile
 		opts  []PullOption

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rancher/ferry/bundle"
 	"github.com/rancher/ferry/registry"
+	"github.com/rancher/ferry/registry/platform"
 )
 
 type bundleOptions struct {
@@ -38,7 +39,7 @@ func newBundleCmd() *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringArrayVarP(&o.files, "file", "f", nil, "image list, one reference per line, # comments (repeatable)")
 	fs.StringVar(&o.platform, "platform", "linux/amd64", "os/arch[/variant], comma-separated for several bundles")
-	fs.StringVar(&o.windowsVersions, "windows-version", "", "Windows releases, comma-separated: "+strings.Join(registry.KnownWindowsVersions(), ", ")+" (implies windows/amd64)")
+	fs.StringVar(&o.windowsVersions, "windows-version", "", "Windows releases, comma-separated: "+strings.Join(platform.KnownWindowsVersions(), ", ")+" (implies windows/amd64)")
 	fs.StringVarP(&o.output, "output", "o", "", "output path; with several targets it must contain {version} (or {os}/{arch})")
 	fs.StringVar(&o.compression, "compression", "", "zstd, gzip or none (default: from the output extension)")
 	fs.IntVar(&o.level, "level", bundle.DefaultLevel, "compression level (0: codec default, zstd 3)")
@@ -137,12 +138,12 @@ func (o *bundleOptions) plan(cmd *cobra.Command) ([]registry.BundleFile, error) 
 	return files, nil
 }
 
-func (o *bundleOptions) targets(cmd *cobra.Command) ([]registry.Target, error) {
+func (o *bundleOptions) targets(cmd *cobra.Command) ([]platform.Target, error) {
 	platforms := o.platform
 	if o.windowsVersions != "" && !cmd.Flags().Changed("platform") {
 		platforms = ""
 	}
-	targets, err := registry.ParseTargets(platforms, o.windowsVersions)
+	targets, err := platform.ParseTargets(platforms, o.windowsVersions)
 	if err == nil && len(targets) == 0 {
 		err = fmt.Errorf("--platform is empty: give os/arch, e.g. linux/amd64")
 	}

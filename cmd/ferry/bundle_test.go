@@ -18,12 +18,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rancher/ferry/bundle"
-	"github.com/rancher/ferry/registry"
+	"github.com/rancher/ferry/registry/registrytest"
 )
 
 var (
 	sampleOnce sync.Once
-	sample     *registry.Sample
+	sample     *registrytest.Sample
 	sampleErr  error
 )
 
@@ -38,7 +38,9 @@ type blobCounter struct {
 // a counter of blob GETs.
 func serveSample(t *testing.T) (string, *blobCounter) {
 	t.Helper()
-	sampleOnce.Do(func() { sample, sampleErr = registry.NewSample(registry.SampleOptions{BytesPerVersion: 512 << 10}) })
+	sampleOnce.Do(func() {
+		sample, sampleErr = registrytest.NewSample(registrytest.SampleOptions{BytesPerVersion: 512 << 10})
+	})
 	if sampleErr != nil {
 		t.Fatal(sampleErr)
 	}
@@ -142,7 +144,7 @@ func TestBundleDeterministicAcrossRuns(t *testing.T) {
 	var sums []string
 	for i, cache := range []string{"c1", "c2"} {
 		out := filepath.Join(dir, "pause-"+cache+".tar.zst")
-		code, _, stderr := ferry(t, "bundle", host+"/"+registry.SamplePause+":"+registry.SamplePauseTag, "--windows-version", "ltsc2022",
+		code, _, stderr := ferry(t, "bundle", host+"/"+registrytest.SamplePause+":"+registrytest.SamplePauseTag, "--windows-version", "ltsc2022",
 			"-o", out, "--insecure-registry", host, "--cache", filepath.Join(dir, cache), "-q")
 		if code != 0 {
 			t.Fatalf("run %d: exit %d: %s", i, code, stderr)
@@ -158,7 +160,7 @@ func TestBundleDeterministicAcrossRuns(t *testing.T) {
 func TestBundleUsageErrors(t *testing.T) {
 	host, _ := serveSample(t)
 	dir := t.TempDir()
-	ref := host + "/" + registry.SamplePause + ":" + registry.SamplePauseTag
+	ref := host + "/" + registrytest.SamplePause + ":" + registrytest.SamplePauseTag
 	cases := []struct {
 		name string
 		args []string
@@ -197,7 +199,7 @@ func TestListJSONAndTable(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	code, table, _ := ferry(t, "list", out)
-	if code != 0 || !strings.Contains(table, "windows/amd64:10.0.17763.5458") || !strings.Contains(table, registry.SampleRuntime) {
+	if code != 0 || !strings.Contains(table, "windows/amd64:10.0.17763.5458") || !strings.Contains(table, registrytest.SampleRuntime) {
 		t.Fatalf("table: %s", table)
 	}
 	code, js, _ := ferry(t, "list", "--output", "json", out)
@@ -217,7 +219,7 @@ func TestBundleCorruptCacheEntry(t *testing.T) {
 	host, counter := serveSample(t)
 	dir := t.TempDir()
 	cache := filepath.Join(dir, "cache")
-	ref := host + "/" + registry.SamplePause + ":" + registry.SamplePauseTag
+	ref := host + "/" + registrytest.SamplePause + ":" + registrytest.SamplePauseTag
 	args := []string{"bundle", ref, "--windows-version", "2025", "--insecure-registry", host, "--cache", cache, "-q", "-o"}
 	if code, _, stderr := ferry(t, append(args, filepath.Join(dir, "first.tar"))...); code != 0 {
 		t.Fatal(stderr)
@@ -264,7 +266,7 @@ func TestBundleCreatesOutputDirectory(t *testing.T) {
 	host, _ := serveSample(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "dist", "sub", "pause.tar.zst")
-	code, _, stderr := ferry(t, "bundle", host+"/"+registry.SamplePause+":"+registry.SamplePauseTag,
+	code, _, stderr := ferry(t, "bundle", host+"/"+registrytest.SamplePause+":"+registrytest.SamplePauseTag,
 		"-o", out, "--insecure-registry", host, "--cache", filepath.Join(dir, "c"), "-q")
 	if code != 0 {
 		t.Fatal(stderr)

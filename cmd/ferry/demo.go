@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rancher/ferry/registry"
+	"github.com/rancher/ferry/registry/registrytest"
 )
 
 type demoOptions struct {
@@ -39,12 +40,12 @@ func (o *demoOptions) run(cmd *cobra.Command, _ []string) error {
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return err
 	}
-	srv, err := registry.ServeMemory()
+	srv, err := registrytest.ServeMemory()
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	sample, err := registry.NewSample(registry.SampleOptions{BytesPerVersion: o.size})
+	sample, err := registrytest.NewSample(registrytest.SampleOptions{BytesPerVersion: o.size})
 	if err != nil {
 		return err
 	}
@@ -61,7 +62,7 @@ func (o *demoOptions) run(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	var versions []string
-	for _, w := range registry.SampleWindows {
+	for _, w := range registrytest.SampleWindows {
 		versions = append(versions, w.Name)
 	}
 	pattern := filepath.Join(o.dir, "rke2-windows-{version}-amd64-images.tar.zst")
@@ -91,13 +92,13 @@ func (o *demoOptions) run(cmd *cobra.Command, _ []string) error {
 // publish does what a release pipeline does after building per-platform
 // images: one list over them, then a check of what was published.
 func (o *demoOptions) publish(cmd *cobra.Command, host string) error {
-	list := host + "/" + registry.SampleRuntime + ":" + strings.TrimSuffix(registry.SampleRuntimeTag, "-rke2r1")
+	list := host + "/" + registrytest.SampleRuntime + ":" + strings.TrimSuffix(registrytest.SampleRuntimeTag, "-rke2r1")
 	var require []string
-	for _, t := range registry.SampleListRequire() {
+	for _, t := range registrytest.SampleListRequire() {
 		require = append(require, t.String())
 	}
 	steps := [][]string{
-		append([]string{"manifest", "create", list, "--insecure-registry", host}, registry.SampleListSources(host)...),
+		append([]string{"manifest", "create", list, "--insecure-registry", host}, registrytest.SampleListSources(host)...),
 		{"manifest", "inspect", list, "--insecure-registry", host},
 		{"manifest", "verify", list, "--require", strings.Join(require, ","), "--insecure-registry", host},
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"text/tabwriter"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -44,14 +43,9 @@ func (o *listOptions) run(cmd *cobra.Command, args []string) error {
 	if o.output != "table" && o.output != "json" {
 		return fmt.Errorf("--output %q: use table or json", o.output)
 	}
-	f, err := os.Open(args[0])
+	c, err := readContents(cmd, args[0])
 	if err != nil {
 		return err
-	}
-	defer f.Close()
-	c, err := bundle.ReadContents(cmd.Context(), f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", args[0], err)
 	}
 	rep := listReport{File: args[0], Compression: c.Compression, MetadataFirst: c.MetadataFirst, BytesRead: c.BytesRead, Images: c.Images()}
 	if o.output == "json" {
@@ -95,4 +89,23 @@ func platformString(p *v1.Platform) string {
 		return "-"
 	}
 	return p.String()
+}
+
+// readContents lists a file through bundle.Open, which reads only headers
+// and metadata where the archive allows it, and standard input ("-") as a
+// stream.
+func readContents(cmd *cobra.Command, path string) (*bundle.Contents, error) {
+	if path == "-" {
+		c, err := bundle.ReadContents(cmd.Context(), cmd.InOrStdin())
+		if err != nil {
+			return nil, fmt.Errorf("standard input: %w", err)
+		}
+		return c, nil
+	}
+	a, err := bundle.OpenPath(cmd.Context(), path)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	return a.Contents(), nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rancher/ferry/registry"
+	"github.com/rancher/ferry/registry/platform"
 )
 
 func newManifestCmd() *cobra.Command {
@@ -71,7 +72,7 @@ func (o *manifestCreateOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	targets, err := registry.ParseTargetList(strings.Join(o.platforms, ","))
+	targets, err := platform.ParseTargetList(strings.Join(o.platforms, ","))
 	if err != nil {
 		return err
 	}
@@ -143,7 +144,7 @@ func (o *manifestInspectOptions) run(cmd *cobra.Command, args []string) error {
 	case o.output == "json":
 		err = manifestJSON(out, list)
 	default:
-		err = list.WriteTable(out)
+		err = writeListTable(out, list)
 	}
 	return err
 }
@@ -200,7 +201,7 @@ func (o *manifestVerifyOptions) run(cmd *cobra.Command, args []string) error {
 	if o.output == "json" {
 		err = manifestJSON(cmd.OutOrStdout(), report)
 	} else {
-		err = report.WriteText(cmd.OutOrStdout())
+		err = writeIndexReport(cmd.OutOrStdout(), report)
 	}
 	if err != nil {
 		return err
@@ -211,8 +212,8 @@ func (o *manifestVerifyOptions) run(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-func (o *manifestVerifyOptions) targets(stdin io.Reader) ([]registry.Target, error) {
-	required, err := registry.ParseTargetList(strings.Join(o.require, ","))
+func (o *manifestVerifyOptions) targets(stdin io.Reader) ([]platform.Target, error) {
+	required, err := platform.ParseTargetList(strings.Join(o.require, ","))
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +229,7 @@ func (o *manifestVerifyOptions) targets(stdin io.Reader) ([]registry.Target, err
 		defer f.Close()
 		r = f
 	}
-	more, err := registry.ReadTargetList(r)
+	more, err := platform.ReadTargetList(r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.requireFile, err)
 	}

@@ -18,12 +18,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rancher/ferry/registry"
+	"github.com/rancher/ferry/registry/registrytest"
 )
 
 // manifestServe starts an in-memory registry holding a small sample set.
 func manifestServe(t *testing.T) string {
 	t.Helper()
-	s, err := registry.NewSample(registry.SampleOptions{BytesPerVersion: 64 << 10})
+	s, err := registrytest.NewSample(registrytest.SampleOptions{BytesPerVersion: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func manifestRun(t *testing.T, host string, args ...string) (int, string, string
 	return code, out.String(), errOut.String()
 }
 
-func samplePlatformTags(host string) []string { return registry.SampleListSources(host) }
+func samplePlatformTags(host string) []string { return registrytest.SampleListSources(host) }
 
 const sampleRequire = "linux/amd64,windows/amd64:1809,windows/amd64:ltsc2022,windows/amd64:2025"
 
@@ -95,6 +96,31 @@ func TestManifestCreateInspectVerify(t *testing.T) {
 	}
 }
 
+// TestManifestVerifyText checks the text report: list-wide checks, then
+// each entry, failures spelled out and passes summed up.
+func TestManifestVerifyText(t *testing.T) {
+	host := manifestServe(t)
+	target := host + "/rancher/rke2-runtime:v1"
+	if code, _, errOut := manifestRun(t, host, append([]string{"manifest", "create", target}, samplePlatformTags(host)[:2]...)...); code != 0 {
+		t.Fatal(errOut)
+	}
+	code, out, _ := manifestRun(t, host, "manifest", "verify", target, "--require", "linux/amd64,windows/amd64:ltsc2022")
+	if code != 1 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"ok    required linux/amd64: linux/amd64 sha256:",
+		"FAIL  required windows/amd64:10.0.20348: missing",
+		"ok    windows/amd64:10.0.17763.5458 sha256:",
+		"passed: known-platform, unique, manifest, digest, size, media-type, blob x2, config-platform, foreign-urls",
+		"1 of ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestManifestVerifyJSONAndExitCodes(t *testing.T) {
 	host := manifestServe(t)
 	target := host + "/rancher/rke2-runtime:v1.31.2"
@@ -137,7 +163,7 @@ func TestManifestVerifyJSONAndExitCodes(t *testing.T) {
 		"bad output":      {"manifest", "verify", target, "-o", "yaml"},
 		"bad format":      {"manifest", "create", target, samplePlatformTags(host)[0], "--format", "v1"},
 		"too few args":    {"manifest", "create", target},
-		"duplicate entry": {"manifest", "create", host + "/x/y:v1", samplePlatformTags(host)[0], host + "/" + registry.SamplePause + ":" + registry.SamplePauseTag, "--platform", "linux/amd64"},
+		"duplicate entry": {"manifest", "create", host + "/x/y:v1", samplePlatformTags(host)[0], host + "/" + registrytest.SamplePause + ":" + registrytest.SamplePauseTag, "--platform", "linux/amd64"},
 	} {
 		if code, _, errOut := manifestRun(t, host, args...); code != 2 {
 			t.Errorf("%s: exit %d, want 2 (%s)", name, code, errOut)

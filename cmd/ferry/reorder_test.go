@@ -132,7 +132,7 @@ func checkMetadataFirst(t *testing.T, in, out []byte) []string {
 			t.Fatalf("%q (rank %d) after rank %d", m.hdr.Name, r, last)
 		}
 		last = r
-		if r < bundle.NotMetadata {
+		if r < reorder.Bulk {
 			meta = append(meta, m.hdr.Name)
 		}
 		if body, ok := want[m.hdr.Name]; !ok || !bytes.Equal(body, m.body) {
@@ -187,11 +187,11 @@ func zstdFrameLen(t *testing.T, b []byte) int {
 	return pos
 }
 
-// reorder treats every rank at or above Bulk as "not metadata"; were
-// bundle's NotMetadata below it, layers would be buffered as metadata.
+// reorder treats every rank at or above Bulk as "not metadata": bundle's
+// metadata ranks must be below it, and a layer must rank Bulk.
 func TestReorderRankContract(t *testing.T) {
-	if bundle.NotMetadata < reorder.Bulk || bundle.RankSmall >= reorder.Bulk {
-		t.Fatalf("bundle.NotMetadata %d, RankSmall %d, reorder.Bulk %d", bundle.NotMetadata, bundle.RankSmall, reorder.Bulk)
+	if got := bundle.MetadataRank("0123abcd/layer.tar", 10<<20, nil); bundle.RankSmall >= reorder.Bulk || got != reorder.Bulk {
+		t.Fatalf("RankSmall %d, a layer ranks %d, reorder.Bulk %d", bundle.RankSmall, got, reorder.Bulk)
 	}
 }
 

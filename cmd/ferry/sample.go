@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rancher/ferry/registry"
+	"github.com/rancher/ferry/registry/registrytest"
 )
 
 // newSampleCmd is a hidden developer command: end-to-end scripts use it to
@@ -43,7 +43,7 @@ func newSamplePushCmd() *cobra.Command {
 }
 
 func (o *samplePushOptions) run(cmd *cobra.Command, _ []string) error {
-	sample, err := registry.NewSample(registry.SampleOptions{BytesPerVersion: o.size})
+	sample, err := registrytest.NewSample(registrytest.SampleOptions{BytesPerVersion: o.size})
 	if err != nil {
 		return err
 	}

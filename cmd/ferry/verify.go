@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,11 +9,11 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
-	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/bundle/verify"
 	"github.com/rancher/ferry/registry"
+	"github.com/rancher/ferry/registry/platform"
 )
 
 type verifyOptions struct {
@@ -53,14 +52,14 @@ Exit status: 0 verified, 1 problems found, 2 usage or I/O error.`,
 	fs.StringVar(&o.images, "images", "", "image list that must all be in the archive (one reference per line, # comments)")
 	fs.BoolVar(&o.exact, "exact", false, "with --images, also fail on images not in the list")
 	fs.StringVar(&o.platform, "platform", "", "os/arch[/variant][:os.version] every image's config must have")
-	fs.StringVar(&o.windowsVersion, "windows-version", "", "Windows release every image must be for, matched by build: "+strings.Join(registry.KnownWindowsVersions(), ", "))
+	fs.StringVar(&o.windowsVersion, "windows-version", "", "Windows release every image must be for, matched by build: "+strings.Join(platform.KnownWindowsVersions(), ", "))
 	fs.BoolVar(&o.strict, "strict", false, "fail, rather than warn, when metadata is not at the front")
 	fs.BoolVar(&o.allowExtra, "allow-extra", false, "accept entries nothing refers to")
 	fs.StringVarP(&o.output, "output", "o", "text", "text or json")
 	fs.IntVar(&o.jobs, "jobs", runtime.GOMAXPROCS(0), "layers to decompress and hash at once")
 	fs.Int64Var(&o.maxExpansion, "max-expansion", 100, "stop decompressing a layer past max(256 MiB, this × its compressed size)")
 	fs.StringVar(&o.spillDir, "spill-dir", "", "where layers waiting to be decompressed are kept (default: the system temp dir)")
-	fs.Int64Var(&o.maxSpill, "max-spill", bundle.DefaultMaxSpill, "bytes of layers that may wait in --spill-dir at once; 0 decompresses one large layer at a time")
+	fs.Int64Var(&o.maxSpill, "max-spill", verify.DefaultMaxSpill, "bytes of layers that may wait in --spill-dir at once; 0 decompresses one large layer at a time")
 	return cmd
 }
 
@@ -77,7 +76,7 @@ func (o *verifyOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer f.Close()
-	rep, err := bundle.Verify(cmd.Context(), f, opts...)
+	rep, err := verify.Archive(cmd.Context(), f, opts...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", args[0], err)
 	}
@@ -90,14 +89,14 @@ func (o *verifyOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	if !rep.OK() {
-		return &exitError{code: 1, msg: fmt.Sprintf("%s: %d problem(s) found", args[0], rep.Count(bundle.SeverityError))}
+		return &exitError{code: 1, msg: fmt.Sprintf("%s: %d problem(s) found", args[0], rep.Count(verify.SeverityError))}
 	}
 	return nil
 }
 
-func (o *verifyOptions) verifyOptions() ([]bundle.VerifyOption, error) {
-	opts := []bundle.VerifyOption{bundle.WithStrict(o.strict), bundle.WithAllowExtra(o.allowExtra), bundle.WithJobs(o.jobs), bundle.WithMaxExpansion(o.maxExpansion),
-		bundle.WithSpill(o.spillDir, o.maxSpill)}
+func (o *verifyOptions) verifyOptions() ([]verify.Option, error) {
+	opts := []verify.Option{verify.WithStrict(o.strict), verify.WithAllowExtra(o.allowExtra), verify.WithJobs(o.jobs), verify.WithMaxExpansion(o.maxExpansion),
+		verify.WithSpill(o.spillDir, o.maxSpill)}
 	if o.exact && o.images == "" {
 		return nil, fmt.Errorf("--exact needs --images")
 	}
@@ -106,13 +105,13 @@ func (o *verifyOptions) verifyOptions() ([]bundle.VerifyOption, error) {
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, bundle.WithExpectedImages(refs, o.exact))
+		opts = append(opts, verify.WithExpectedImages(refs, o.exact))
 	}
 	t, ok, err := o.target()
 	if err != nil || !ok {
 		return opts, err
 	}
-	return append(opts, bundle.WithPlatformCheck(t.String(), platformCheck(t))), nil
+	return append(opts, verify.WithPlatform(t)), nil
 }
 
 func readImageList(path string) ([]string, error) {
@@ -130,30 +129,17 @@ func readImageList(path string) ([]string, error) {
 
 // target parses --platform and --windows-version the way `ferry bundle`
 // does, so a bundle verifies against the flags that built it.
-func (o *verifyOptions) target() (registry.Target, bool, error) {
-	targets, err := registry.ParseTargets(o.platform, o.windowsVersion)
+func (o *verifyOptions) target() (platform.Target, bool, error) {
+	targets, err := platform.ParseTargets(o.platform, o.windowsVersion)
 	switch {
 	case err != nil:
-		return registry.Target{}, false, err
+		return platform.Target{}, false, err
 	case len(targets) > 1:
-		return registry.Target{}, false, fmt.Errorf("a bundle is for one platform or Windows version; give one, not %d", len(targets))
+		return platform.Target{}, false, fmt.Errorf("a bundle is for one platform or Windows version; give one, not %d", len(targets))
 	case len(targets) == 0:
-		return registry.Target{}, false, nil
+		return platform.Target{}, false, nil
 	}
 	return targets[0], true, nil
-}
-
-// platformCheck matches a config's platform against t by the rules bundle
-// selection uses; a Windows image without os.version is unconfirmed, a
-// warning, since FROM-scratch images legitimately lack it.
-func platformCheck(t registry.Target) func(v1.Platform) error {
-	return func(p v1.Platform) error {
-		err := t.Check(p)
-		if errors.Is(err, registry.ErrNoOSVersion) {
-			return fmt.Errorf("%w: %v", bundle.ErrPlatformUnconfirmed, err)
-		}
-		return err
-	}
 }
 
 // verifyJSON is `ferry verify --output json`.
@@ -162,17 +148,17 @@ type verifyJSON struct {
 	OK       bool   `json:"ok"`
 	Errors   int    `json:"errors"`
 	Warnings int    `json:"warnings"`
-	*bundle.Report
+	*verify.Report
 }
 
-func writeVerifyJSON(w io.Writer, file string, rep *bundle.Report) error {
+func writeVerifyJSON(w io.Writer, file string, rep *verify.Report) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(verifyJSON{File: file, OK: rep.OK(), Errors: rep.Count(bundle.SeverityError), Warnings: rep.Count(bundle.SeverityWarning), Report: rep})
+	return enc.Encode(verifyJSON{File: file, OK: rep.OK(), Errors: rep.Count(verify.SeverityError), Warnings: rep.Count(verify.SeverityWarning), Report: rep})
 }
 
 // printVerifyReport prints one line per image, then the problems, then the verdict.
-func printVerifyReport(w io.Writer, file string, rep *bundle.Report) {
+func printVerifyReport(w io.Writer, file string, rep *verify.Report) {
 	order := "metadata first"
 	if !rep.MetadataFirst {
 		order = "metadata not first"
@@ -207,7 +193,7 @@ func printVerifyReport(w io.Writer, file string, rep *bundle.Report) {
 			passed++
 		}
 	}
-	errs, warns := rep.Count(bundle.SeverityError), rep.Count(bundle.SeverityWarning)
+	errs, warns := rep.Count(verify.SeverityError), rep.Count(verify.SeverityWarning)
 	if errs == 0 {
 		fmt.Fprintf(w, "verified: %d images, %d checks passed, %d warning(s)\n", len(rep.Images), passed, warns)
 		return

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rancher/ferry/bundle/verifytest"
+	"github.com/rancher/ferry/bundle/verify/verifytest"
 )
 
 // ferryVerify runs `ferry verify args...` in-process and returns the exit

@@ -134,27 +134,36 @@ func (s *Scanner) Offset() int64 { return s.pos.offset() }
 // Read reads the current entry's data.
 func (s *Scanner) Read(p []byte) (int, error) {
 	n, err := s.tr.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, ErrTruncated) {
 		err = s.wrap(err)
 	}
 	return n, err
 }
 
-// ReadAll reads the rest of the current entry's data, at most max bytes,
-// and charges them to Limits.Buffered, which bounds what every caller
-// together holds in memory.
-func (s *Scanner) ReadAll(max int64) ([]byte, error) {
+// ReadAll returns the current entry's whole data, given the first bytes
+// the caller has already read (nil if none), in one allocation of the
+// entry's size. It refuses entries over max bytes and charges the size to
+// Limits.Buffered, which bounds what every caller together holds.
+func (s *Scanner) ReadAll(head []byte, max int64) ([]byte, error) {
 	e := &s.entries[len(s.entries)-1]
-	if e.Size() > max {
-		return nil, fmt.Errorf("%w: %s is %d bytes, over %d", ErrLimit, e.Name, e.Size(), max)
+	size := e.Size()
+	if size > max {
+		return nil, fmt.Errorf("%w: %s is %d bytes, over %d", ErrLimit, e.Name, size, max)
 	}
-	if s.buffered+e.Size() > s.l.Buffered {
+	if s.buffered+size > s.l.Buffered {
 		return nil, fmt.Errorf("%w: metadata over %d MiB in total, at %s", ErrLimit, s.l.Buffered>>20, e.Name)
 	}
-	s.buffered += e.Size()
-	data, err := io.ReadAll(s)
-	if err != nil {
-		return nil, err
+	if int64(len(head)) > size {
+		return nil, fmt.Errorf("%w: %s: %d bytes read of %d", ErrMalformed, e.Name, len(head), size)
+	}
+	s.buffered += size
+	data := make([]byte, size)
+	copy(data, head)
+	if _, err := io.ReadFull(s, data[len(head):]); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, s.wrap(err)
 	}
 	return data, nil
 }

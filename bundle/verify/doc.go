@@ -1,0 +1,15 @@
+// Package verify checks an image archive in one pass: its tar structure,
+// every blob's digest and size, every layer's diff_id, that index.json,
+// manifest.json and repositories agree, and any expectations given (the
+// images it must hold, the platform they must be for).
+//
+// It reads ferry bundles, OCI layouts, docker save archives (old and new)
+// and crane tarballs, compressed with zstd, gzip or not at all, and reports
+// problems as Checks in a Report rather than as errors. Layers are inflated
+// and hashed in parallel by an engine of its own (internal/inflate), which
+// spills layers that fall behind to temp files, within a budget, and reads a
+// plain tar file by offset.
+//
+// Platform rules come from registry/platform, the same rules ferry bundle
+// selects images with.
+package verify

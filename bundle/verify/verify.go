@@ -1,0 +1,262 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/bundle/verify/internal/inflate"
+	"github.com/rancher/ferry/registry/platform"
+)
+
+// DefaultMaxSpill bounds the compressed layer bytes Archive keeps in temp
+// files at once (see WithSpill): a few large layers, and far less than the
+// archives it reads.
+const DefaultMaxSpill = inflate.DefaultMaxSpill
+
+// ErrDecompressionBomb is a layer that expands past the bound WithMaxExpansion
+// sets; a diff-id check reports it.
+var ErrDecompressionBomb = inflate.ErrDecompressionBomb
+
+// Severity says whether a failed check fails the verification.
+type Severity string
+
+const (
+	SeverityError   Severity = "error"
+	SeverityWarning Severity = "warning"
+)
+
+// Check is one thing Archive looked at: which check, on which entry and
+// image, and its result. A failed check has a Severity, and names what was
+// expected against what was found where that applies.
+type Check struct {
+	Name     string   `json:"check"`
+	Entry    string   `json:"entry,omitempty"`
+	Image    string   `json:"image,omitempty"`
+	OK       bool     `json:"ok"`
+	Severity Severity `json:"severity,omitempty"`
+	Expected string   `json:"expected,omitempty"`
+	Found    string   `json:"found,omitempty"`
+	Message  string   `json:"message,omitempty"`
+}
+
+func (c Check) String() string {
+	s := c.Name
+	if c.Entry != "" {
+		s += " " + c.Entry
+	}
+	if c.Image != "" {
+		s += " (" + c.Image + ")"
+	}
+	if c.Message != "" {
+		s += ": " + c.Message
+	}
+	if c.Expected != "" || c.Found != "" {
+		s += fmt.Sprintf(": expected %s, found %s", orNone(c.Expected), orNone(c.Found))
+	}
+	return s
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "nothing"
+	}
+	return s
+}
+
+// ImageResult is one image of the archive, described as `ferry list`
+// describes it, and whether all its checks passed.
+type ImageResult struct {
+	bundle.ImageInfo
+	Config string `json:"config,omitempty"`
+	OK     bool   `json:"ok"`
+	// entries are the archive entries this image is made of, so a failed
+	// check on a shared layer marks every image that uses it.
+	entries []string
+}
+
+// Report is the outcome of Archive.
+type Report struct {
+	Compression   bundle.Compression `json:"compression"`
+	Format        string             `json:"format"`
+	MetadataFirst bool               `json:"metadataFirst"`
+	Entries       int                `json:"entries"`
+	Bytes         int64              `json:"decompressedBytes"`
+	Images        []ImageResult      `json:"images"`
+	Checks        []Check            `json:"checks"`
+}
+
+// OK is true when no check of error severity failed.
+func (r *Report) OK() bool { return r.Count(SeverityError) == 0 }
+
+// Count returns how many checks of severity s failed.
+func (r *Report) Count(s Severity) int {
+	n := 0
+	for _, c := range r.Checks {
+		if !c.OK && c.Severity == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Problems returns the failed checks, errors before warnings, in the order found.
+func (r *Report) Problems() []Check {
+	var out []Check
+	for _, c := range r.Checks {
+		if !c.OK {
+			out = append(out, c)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		return out[i].Severity == SeverityError && out[j].Severity != SeverityError
+	})
+	return out
+}
+
+// Option configures Archive.
+type Option func(*options)
+
+type options struct {
+	strict       bool
+	allowExtra   bool
+	jobs         int
+	maxExpansion int64
+	expected     []string
+	exact        bool
+	platform     *platform.Target
+	spillDir     string
+	maxSpill     int64
+}
+
+// WithStrict makes an archive that is not metadata-first a failure rather
+// than a warning.
+func WithStrict(strict bool) Option { return func(o *options) { o.strict = strict } }
+
+// WithAllowExtra accepts entries nothing refers to.
+func WithAllowExtra(allow bool) Option { return func(o *options) { o.allowExtra = allow } }
+
+// WithJobs sets how many layers are decompressed and hashed at once.
+func WithJobs(n int) Option { return func(o *options) { o.jobs = n } }
+
+// WithMaxExpansion bounds decompression work: a layer may expand to
+// max(256 MiB, ratio × its compressed size) before Archive stops and reports
+// it as a likely decompression bomb. The default ratio is 100.
+func WithMaxExpansion(ratio int64) Option {
+	return func(o *options) { o.maxExpansion = ratio }
+}
+
+// WithSpill sets where a layer whose decompression falls behind the read
+// is spilled, so that the next layers can be decompressed meanwhile ("" is
+// os.TempDir()), and how many bytes may be spilled at once (default
+// DefaultMaxSpill; 0 never spills, which decompresses one large layer at
+// a time). The files are removed as each layer is done, and on every
+// return. A plain tar that can be read at any offset (a file) is never
+// spilled: each worker reads its own layers.
+func WithSpill(dir string, maxBytes int64) Option {
+	return func(o *options) { o.spillDir, o.maxSpill = dir, maxBytes }
+}
+
+// WithExpectedImages requires every reference to name an image in the
+// archive (compared after normalisation, so rancher/x:1 is
+// index.docker.io/rancher/x:1). A repo:tag@digest reference matches the
+// image's manifest digest, or the digest of the stored list it was chosen
+// from (Image.SourceIndex). With exact, images not listed fail too.
+func WithExpectedImages(refs []string, exact bool) Option {
+	return func(o *options) { o.expected, o.exact = refs, exact }
+}
+
+// WithPlatform requires every image's platform, as its config states it, to
+// fit t by the rules ferry bundle selects images with (platform.Target.Check):
+// a Windows image of another build fails, and one without os.version (built
+// FROM scratch) is a warning, since it may or may not suit the build.
+func WithPlatform(t platform.Target) Option {
+	return func(o *options) { o.platform = &t }
+}
+
+// Archive reads an image archive once, from start to end, and checks its
+// structure, every blob's digest and size, every layer's diff_id, that
+// index.json, manifest.json and repositories agree, and any expectations
+// given. It accepts ferry bundles, OCI layouts, docker save archives (old and
+// new) and crane tarballs, compressed with zstd, gzip or not at all.
+//
+// Layers are decompressed in parallel (WithJobs). When r is a plain tar
+// that is also an io.ReaderAt and io.Seeker (an *os.File), each worker reads
+// its layers by offset while the tar reader seeks past them, and r's offset
+// is left where it was; otherwise layers behind are spilled (WithSpill).
+//
+// Problems with the archive are Checks in the Report; the error is only for
+// reading failures of r itself or of a spill file, and cancellation.
+func Archive(ctx context.Context, r io.Reader, opts ...Option) (*Report, error) {
+	v, err := run(ctx, r, opts)
+	return v.rep, err
+}
+
+func run(ctx context.Context, r io.Reader, opts []Option) (*verifier, error) {
+	o := options{jobs: runtime.GOMAXPROCS(0), maxExpansion: 100, maxSpill: DefaultMaxSpill}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.jobs = max(o.jobs, 1)
+	v := newVerifier(o)
+	src := &sourceReader{r: r}
+	fatal := v.scan(ctx, src)
+	if err := src.failure(); err != nil {
+		return v, fmt.Errorf("reading archive: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return v, err
+	}
+	if v.localErr != nil {
+		return v, v.localErr
+	}
+	if !fatal {
+		v.crossCheck()
+	}
+	v.finish()
+	return v, nil
+}
+
+// sourceReader remembers the input's own errors, which are I/O failures,
+// apart from the decoding errors that are problems with the archive. ReadAt
+// is called by several workers at once.
+type sourceReader struct {
+	r   io.Reader
+	mu  sync.Mutex
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.note(err)
+	return n, err
+}
+
+// ReadAt is only called when r is an io.ReaderAt (see seekableTar).
+func (s *sourceReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := s.r.(io.ReaderAt).ReadAt(p, off)
+	s.note(err)
+	return n, err
+}
+
+func (s *sourceReader) note(err error) {
+	if err == nil || errors.Is(err, io.EOF) {
+		return
+	}
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+}
+
+func (s *sourceReader) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
