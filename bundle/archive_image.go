@@ -51,6 +51,9 @@ func (a *Archive) readBlob(h v1.Hash) ([]byte, error) {
 // or docker's RepoTags). Manifests, configs and layers are the archive's
 // bytes, so every digest is the one stored.
 func (a *Archive) Image(ref name.Reference) (v1.Image, error) {
+	if ref == nil {
+		return nil, fmt.Errorf("%w: Image needs a reference", ErrNilArgument)
+	}
 	if a.index != nil && len(a.index.Manifests) > 0 {
 		d, err := a.find(ref)
 		if err != nil {
