@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -44,4 +45,52 @@ func ExampleWriteImages() {
 	// compression: zstd metadata first: true
 	// [example.com/app:v1] 2 layers
 	// [example.com/sidecar:v2] 2 layers
+}
+
+// Open a bundle and read one image out of it as a v1.Image: only the
+// frames that hold its manifest, config and layers are decompressed.
+func ExampleOpen() {
+	img, err := random.Image(4096, 2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ref, err := name.ParseReference("example.com/app:v1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := bundle.WriteImages(context.Background(), &buf, []bundle.NamedImage{{Ref: ref, Image: img}}, bundle.WithCompression(bundle.Zstd, 0)); err != nil {
+		log.Fatal(err)
+	}
+
+	a, err := bundle.Open(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Close()
+	stored, err := a.Image(ref)
+	if err != nil {
+		log.Fatal(err)
+	}
+	want, _ := img.Digest()
+	got, _ := stored.Digest()
+	layers, _ := stored.Layers()
+	fmt.Println("seekable:", a.Seekable(), "same digest:", got == want, "layers:", len(layers))
+	for _, l := range layers {
+		rc, err := l.Compressed() // checked against its digest as it is read
+		if err != nil {
+			log.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			log.Fatal(err)
+		}
+		size, _ := l.Size()
+		fmt.Println("read", n == size)
+	}
+	// Output:
+	// seekable: true same digest: true layers: 2
+	// read true
+	// read true
 }
