@@ -7,7 +7,7 @@ import (
 )
 
 // Errors returned by Reorder and File, wrapped with the entry they concern;
-// test them with errors.Is. All but ErrChanged are tarscan's, so a caller
+// test them with errors.Is. The archive errors are tarscan's, so a caller
 // can test for either name: reorder refuses exactly what every other ferry
 // reader refuses.
 var (
@@ -31,6 +31,9 @@ var (
 	// ErrLimit means the archive exceeds one of the bounds that keep memory
 	// use small (entry count, header size, metadata bytes).
 	ErrLimit = tarscan.ErrLimit
+	// ErrInvalidArgument means an option value cannot work, or a required
+	// argument (the source, the destination, the codec) is nil.
+	ErrInvalidArgument = errors.New("invalid argument")
 	// ErrChanged means a second read of the input did not match the first.
 	ErrChanged = errors.New("input changed while reordering")
 )

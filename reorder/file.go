@@ -44,12 +44,18 @@ type Compressor interface {
 // out's name implies a compression too, the two must agree: loaders such as
 // k3s and rke2 pick their decompressor by extension.
 func WithCompression(name string) Option {
-	return func(o *options) { o.compression = name }
+	return func(o *options) error { o.compression = name; return nil }
 }
 
 // WithStdin sets what File reads for the input "-" (default os.Stdin).
 func WithStdin(r io.Reader) Option {
-	return func(o *options) { o.stdin = r }
+	return func(o *options) error {
+		if r == nil {
+			return fmt.Errorf("%w: nil stdin", ErrInvalidArgument)
+		}
+		o.stdin = r
+		return nil
+	}
 }
 
 // File reorders the archive at path in ("-" for stdin) into the file out,
@@ -67,6 +73,9 @@ func File(ctx context.Context, in, out string, codec Codec, opts ...Option) (*Re
 	o, err := makeOptions(opts)
 	if err != nil {
 		return nil, err
+	}
+	if codec == nil {
+		return nil, fmt.Errorf("%w: File needs a Codec", ErrInvalidArgument)
 	}
 	inPlace := out == ""
 	if inPlace {

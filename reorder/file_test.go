@@ -198,4 +198,7 @@ func TestFileErrors(t *testing.T) {
 	if _, err := File(context.Background(), filepath.Join(t.TempDir(), "missing"), "", testCodec{t}); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing input: %v", err)
 	}
+	if _, err := File(context.Background(), "in", "out", nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("nil codec: %v", err)
+	}
 }

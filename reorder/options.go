@@ -2,7 +2,6 @@ package reorder
 
 import (
 	"archive/tar"
-	"errors"
 	"fmt"
 	"io"
 
@@ -29,9 +28,9 @@ type FrameEnder interface {
 	EndFrame() error
 }
 
-// Option configures Reorder and File. An option given a value it cannot
-// use makes Reorder or File return an error.
-type Option func(*options)
+// Option configures Reorder and File. An option given a value that cannot
+// work makes Reorder or File return an error before reading anything.
+type Option func(*options) error
 
 type options struct {
 	rank     RankFunc
@@ -39,7 +38,6 @@ type options struct {
 	spillDir string
 	limits   tarscan.Limits
 	bufSize  int
-	err      error
 
 	// File only.
 	compression string
@@ -53,27 +51,24 @@ func makeOptions(opts []Option) (*options, error) {
 		bufSize: 1 << 20,
 	}
 	for _, opt := range opts {
-		opt(o)
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidArgument)
+		}
+		if err := opt(o); err != nil {
+			return nil, err
+		}
 	}
-	return o, o.err
-}
-
-// fail records the first invalid option.
-func (o *options) fail(err error) {
-	if o.err == nil {
-		o.err = err
-	}
+	return o, nil
 }
 
 // WithRank sets how entries are ranked. Without it every entry is Bulk and
 // the output is the input with a normalised end-of-archive marker.
 func WithRank(f RankFunc) Option {
-	return func(o *options) {
-		if f == nil {
-			o.fail(errors.New("reorder: nil RankFunc"))
-			return
+	return func(o *options) error {
+		if f != nil {
+			o.rank = f
 		}
-		o.rank = f
+		return nil
 	}
 }
 
@@ -83,7 +78,7 @@ func WithRank(f RankFunc) Option {
 // are held in memory between the passes, up to WithMaxMetadata. File sets
 // it itself when its Codec says rereading is faster.
 func WithReopen(open func() (io.ReadCloser, error)) Option {
-	return func(o *options) { o.reopen = open }
+	return func(o *options) error { o.reopen = open; return nil }
 }
 
 // WithSpillDir sets where a non-seekable input is spilled when there is no
@@ -91,31 +86,32 @@ func WithReopen(open func() (io.ReadCloser, error)) Option {
 // directory, so that the spill lands on the filesystem that must hold the
 // result anyway.
 func WithSpillDir(dir string) Option {
-	return func(o *options) { o.spillDir = dir }
+	return func(o *options) error { o.spillDir = dir; return nil }
 }
 
 // WithMaxEntries bounds the number of entries (default
-// tarscan.DefaultLimits.Entries).
+// tarscan.DefaultLimits.Entries). n must be at least 1.
 func WithMaxEntries(n int) Option {
-	return func(o *options) {
-		if n <= 0 {
-			o.fail(fmt.Errorf("reorder: max entries %d: must be positive", n))
-			return
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("%w: max entries %d: at least 1", ErrInvalidArgument, n)
 		}
 		o.limits.Entries = n
+		return nil
 	}
 }
 
 // WithMaxMetadata bounds the bytes of the entries ranked below Bulk, header
 // blocks and padding included (default tarscan.DefaultLimits.Buffered): the
 // bytes held in memory when the input is read twice. It applies however the
-// input is read, so the verdict does not depend on the strategy.
+// input is read, so the verdict does not depend on the strategy. n must not
+// be negative; 0 admits no metadata.
 func WithMaxMetadata(n int64) Option {
-	return func(o *options) {
-		if n <= 0 {
-			o.fail(fmt.Errorf("reorder: max metadata %d: must be positive", n))
-			return
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("%w: max metadata %d bytes", ErrInvalidArgument, n)
 		}
 		o.limits.Buffered = n
+		return nil
 	}
 }

@@ -2,6 +2,7 @@ package reorder
 
 import (
 	"context"
+	"fmt"
 	"io"
 )
 
@@ -50,6 +51,9 @@ func Reorder(ctx context.Context, dst io.Writer, src io.Reader, opts ...Option) 
 	o, err := makeOptions(opts)
 	if err != nil {
 		return nil, err
+	}
+	if dst == nil || src == nil {
+		return nil, fmt.Errorf("%w: Reorder needs a source and a destination", ErrInvalidArgument)
 	}
 	return reorder(ctx, o, dst, src)
 }
