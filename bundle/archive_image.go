@@ -14,15 +14,24 @@ import (
 )
 
 // Blob opens a blob stored in the archive by digest. The reader fails at
-// EOF with ErrDigestMismatch or ErrSizeMismatch unless the bytes match.
+// EOF with ErrDigestMismatch unless the bytes hash to h.
 func (a *Archive) Blob(h v1.Hash) (io.ReadCloser, error) {
-	e, err := a.resolve(BlobPath(h))
+	return a.blob(v1.Descriptor{Digest: h, Size: -1})
+}
+
+// blob opens the blob d describes; a size of -1 takes the stored size.
+func (a *Archive) blob(d v1.Descriptor) (io.ReadCloser, error) {
+	e, err := a.resolve(BlobPath(d.Digest))
 	if err != nil {
 		return nil, err
 	}
-	r := io.NewSectionReader(a.src, e.DataOffset, e.Size())
-	d := v1.Descriptor{Digest: h, Size: e.Size()}
-	return VerifyingReader(io.NopCloser(r), d), nil
+	if d.Size == -1 {
+		d.Size = e.Size()
+	}
+	if e.Size() != d.Size {
+		return nil, fmt.Errorf("%w: %s is %d bytes, its descriptor says %d", ErrSizeMismatch, BlobPath(d.Digest), e.Size(), d.Size)
+	}
+	return VerifyingReader(io.NopCloser(io.NewSectionReader(a.src, e.DataOffset, e.Size())), d), nil
 }
 
 // readBlob reads a small blob whole and checks its digest.
@@ -42,6 +51,9 @@ func (a *Archive) readBlob(h v1.Hash) ([]byte, error) {
 // or docker's RepoTags). Manifests, configs and layers are the archive's
 // bytes, so every digest is the one stored.
 func (a *Archive) Image(ref name.Reference) (v1.Image, error) {
+	if ref == nil {
+		return nil, fmt.Errorf("%w: Image needs a reference", ErrNilArgument)
+	}
 	if a.index != nil && len(a.index.Manifests) > 0 {
 		d, err := a.find(ref)
 		if err != nil {
@@ -173,12 +185,9 @@ func (l *storedLayer) MediaType() (types.MediaType, error) { return l.desc.Media
 func (l *storedLayer) Descriptor() (*v1.Descriptor, error) { d := l.desc; return &d, nil }
 
 func (l *storedLayer) Compressed() (io.ReadCloser, error) {
-	rc, err := l.a.Blob(l.desc.Digest)
+	rc, err := l.a.blob(l.desc)
 	if err != nil && IsForeign(l.desc) {
 		return nil, fmt.Errorf("foreign layer %s was left out of the bundle (its URLs: %v): %w", l.desc.Digest, l.desc.URLs, err)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return VerifyingReader(rc, l.desc), nil
+	return rc, err
 }

@@ -13,6 +13,9 @@ import (
 // write succeeds, so readers never see a partial bundle and a failure or
 // cancellation leaves path as it was.
 func WriteFileAtomic(ctx context.Context, path string, write func(ctx context.Context, w io.Writer) error) (err error) {
+	if write == nil {
+		return fmt.Errorf("%w: WriteFileAtomic needs a write function", ErrNilArgument)
+	}
 	dir := filepath.Dir(path)
 	if fi, statErr := os.Stat(path); statErr == nil && fi.IsDir() {
 		return fmt.Errorf("output %s is a directory: give a file name", path)

@@ -74,6 +74,12 @@ type Compressor struct {
 // NewCompressor wraps dst. level 0 picks the codec's default; zstd levels
 // follow the zstd command line (1..22), gzip levels 1..9.
 func NewCompressor(dst io.Writer, c Compression, level int) (*Compressor, error) {
+	if dst == nil {
+		return nil, fmt.Errorf("%w: NewCompressor needs a destination", ErrNilArgument)
+	}
+	if err := CheckCompression(c, level); err != nil {
+		return nil, err
+	}
 	cw := &Compressor{dst: dst, kind: c}
 	switch c {
 	case None:
@@ -214,6 +220,9 @@ func DetectCompression(br *bufio.Reader) (Compression, error) {
 // its magic bytes. zstd input is decoded with the same 32 MiB window limit as
 // k3s and rke2, so a bundle ferry can read is one they can read.
 func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
+	if r == nil {
+		return nil, "", fmt.Errorf("%w: Decompress needs a reader", ErrNilArgument)
+	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	c, err := DetectCompression(br)
 	if err != nil {

@@ -182,3 +182,13 @@ func zstdFrames(t testing.TB, b []byte) (frames [][]byte, windows []uint64) {
 	}
 	return frames, windows
 }
+
+// appendLayer adds a layer shared with another image.
+func appendLayer(t testing.TB, img v1.Image, l v1.Layer) v1.Image {
+	t.Helper()
+	out, err := mutate.AppendLayers(img, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

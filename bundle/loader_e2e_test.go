@@ -62,6 +62,7 @@ func loadLikeK3s(t *testing.T, path string) {
 				t.Fatalf("tarball.Image(%s): %v", tag, err)
 			}
 			checkLoadedImage(t, img, dm, contents)
+			checkOpenAgrees(t, path, tag, img, contents)
 			loaded++
 		}
 	}
@@ -123,4 +124,48 @@ func (c *countingCloser) Close() error {
 		*c.report = c.n
 	}
 	return c.ReadCloser.Close()
+}
+
+// checkOpenAgrees reads the same image through bundle.Open and requires the
+// config and layer digests go-containerregistry's reader saw, the manifest
+// digest index.json records (the registry's), and every stored layer to
+// read back to its digest.
+func checkOpenAgrees(t *testing.T, path string, tag name.Tag, tb v1.Image, c *bundle.Contents) {
+	t.Helper()
+	a, err := bundle.OpenPath(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	img, err := a.Image(tag)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	got, want := digests(t, img), digests(t, tb)
+	if !equalHashes(got[1:], want[1:]) {
+		t.Fatalf("%s: Open sees config+layers %v, tarball.Image %v", tag, got[1:], want[1:])
+	}
+	if c.Index != nil {
+		for _, d := range c.Index.Manifests {
+			if d.Annotations[bundle.AnnotationContainerdName] == tag.String() && d.Digest != got[0] {
+				t.Fatalf("%s: Open's manifest is %s, index.json says %s", tag, got[0], d.Digest)
+			}
+		}
+	}
+	layers, _ := img.Layers()
+	for _, l := range layers {
+		d, _ := l.Digest()
+		if _, stored := c.Sizes[bundle.BlobPath(d)]; !stored {
+			continue // a foreign layer left out
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			t.Fatalf("%s layer %s through Open: %v", tag, d, err)
+		}
+	}
 }

@@ -43,6 +43,9 @@ type Archive struct {
 // the same pass: reading blobs in archive order decompresses the archive
 // once more in total.
 func Open(ctx context.Context, ra io.ReaderAt, size int64) (*Archive, error) {
+	if ra == nil {
+		return nil, fmt.Errorf("%w: Open needs a ReaderAt", ErrNilArgument)
+	}
 	src, err := openTarAt(ra, size)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotAnArchive, err)
@@ -78,6 +81,9 @@ func OpenPath(ctx context.Context, path string) (*Archive, error) {
 // Close releases the archive, and the file OpenPath opened.
 func (a *Archive) Close() error {
 	var errs []error
+	if a.src == nil {
+		return nil
+	}
 	if c, ok := a.src.ReaderAt.(io.Closer); ok {
 		errs = append(errs, c.Close())
 	}

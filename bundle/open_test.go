@@ -193,3 +193,34 @@ func TestOpenDockerArchive(t *testing.T) {
 		t.Fatalf("index: %v %v", im, err)
 	}
 }
+
+func TestOpenDetectsCorruptLayer(t *testing.T) {
+	blobs := newMemBlobs()
+	images := twoImages(t, blobs)
+	out := write(t, images, blobs)
+	m, _ := images[0].Parsed()
+	layer := blobs.data[m.Layers[0].Digest]
+	at := bytes.Index(out, layer)
+	if at < 0 {
+		t.Fatal("layer not found in the tar")
+	}
+	out[at+len(layer)/2] ^= 1
+	a := openBytes(t, out)
+	ref, _ := name.ParseReference(images[0].Name)
+	img, err := a.Image(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := img.LayerByDigest(m.Layers[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(io.Discard, rc); !errors.Is(err, bundle.ErrDigestMismatch) {
+		t.Fatalf("corrupt layer read: %v", err)
+	}
+}

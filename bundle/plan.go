@@ -84,6 +84,9 @@ func plan(images []Image, o options) ([]record, int, error) {
 	}
 	for i := range images {
 		img := &images[i]
+		if err := checkName(img); err != nil {
+			return nil, 0, err
+		}
 		m, err := img.Parsed()
 		if err != nil {
 			return nil, 0, err

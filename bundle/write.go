@@ -23,30 +23,6 @@ var (
 	ErrNoImages = errors.New("no images")
 )
 
-// Option configures Write.
-type Option func(*options)
-
-type options struct {
-	compression   Compression
-	level         int
-	skipForeign   bool
-	blobsVerified bool
-}
-
-// WithCompression compresses the tar stream; level 0 is the codec default.
-func WithCompression(c Compression, level int) Option {
-	return func(o *options) { o.compression, o.level = c, level }
-}
-
-// WithSkipForeignLayers leaves non-distributable layers out of the bundle,
-// keeping their descriptors (with URLs) in the manifests.
-func WithSkipForeignLayers(skip bool) Option { return func(o *options) { o.skipForeign = skip } }
-
-// WithBlobsVerified says the Blobs source checks digests itself, as
-// registry.Fetcher does (on download, and again for blobs already cached), so
-// Write checks only sizes instead of hashing every layer a second time.
-func WithBlobsVerified(verified bool) Option { return func(o *options) { o.blobsVerified = verified } }
-
 // epoch is every entry's mtime, so identical input gives identical bytes.
 var epoch = time.Unix(0, 0).UTC()
 
@@ -55,9 +31,12 @@ var epoch = time.Unix(0, 0).UTC()
 // configs) first, in its own compression frame, then each distinct layer
 // streamed from blobs and checked against its digest and size.
 func Write(ctx context.Context, w io.Writer, images []Image, blobs Blobs, opts ...Option) error {
-	o := options{compression: None}
-	for _, opt := range opts {
-		opt(&o)
+	o, err := makeOptions(opts)
+	if err != nil {
+		return err
+	}
+	if w == nil {
+		return fmt.Errorf("%w: Write needs a writer", ErrNilArgument)
 	}
 	if len(images) == 0 {
 		return ErrNoImages
@@ -130,7 +109,7 @@ func writeRecord(ctx context.Context, tw *tar.Writer, cw *Compressor, r record, 
 
 func writeBlob(ctx context.Context, tw *tar.Writer, r record, blobs Blobs, hash bool) error {
 	if blobs == nil {
-		return fmt.Errorf("writing %s: no blob source", r.name)
+		return fmt.Errorf("writing %s: %w: no blob source", r.name, ErrNilArgument)
 	}
 	rc, err := blobs.Open(ctx, *r.blob)
 	if err != nil {

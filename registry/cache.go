@@ -29,6 +29,9 @@ func DefaultCacheDir() string {
 
 // NewCache opens (creating if needed) a blob cache rooted at dir.
 func NewCache(dir string) (*Cache, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("%w: blob cache needs a directory", ErrInvalidArgument)
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "sha256"), 0o755); err != nil {
 		return nil, fmt.Errorf("blob cache %s: %w", dir, err)
 	}
@@ -50,6 +53,9 @@ func (c *Cache) Open(d v1.Descriptor) (io.ReadCloser, error) {
 
 // create opens a temp file that commit turns into d's entry.
 func (c *Cache) create(d v1.Descriptor) (*os.File, error) {
+	if c.dir == "" {
+		return nil, fmt.Errorf("%w: blob cache made without NewCache", ErrInvalidArgument)
+	}
 	if d.Digest.Algorithm != "sha256" || len(d.Digest.Hex) != 64 {
 		return nil, fmt.Errorf("blob cache: unsupported digest %q", d.Digest)
 	}

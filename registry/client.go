@@ -14,8 +14,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// Option configures a Client.
-type Option func(*options)
+// Option configures a Client. An option given a value that cannot work
+// makes NewClient return an error.
+type Option func(*options) error
 
 type options struct {
 	keychain  authn.Keychain
@@ -28,36 +29,67 @@ type options struct {
 
 // WithKeychain replaces authn.DefaultKeychain (docker config.json and its
 // credential helpers) as the source of registry credentials.
-func WithKeychain(k authn.Keychain) Option { return func(o *options) { o.keychain = k } }
+func WithKeychain(k authn.Keychain) Option {
+	return func(o *options) error {
+		if k == nil {
+			return fmt.Errorf("%w: nil keychain", ErrInvalidArgument)
+		}
+		o.keychain = k
+		return nil
+	}
+}
 
 // WithInsecureRegistries allows plain HTTP and unverified TLS for these
 // hosts (host or host:port). Every other host gets verified TLS, with extra
 // CAs from the standard SSL_CERT_FILE / SSL_CERT_DIR.
 func WithInsecureRegistries(hosts ...string) Option {
-	return func(o *options) {
+	return func(o *options) error {
 		for _, h := range hosts {
-			if h = strings.TrimSpace(h); h != "" {
+			h = strings.TrimSpace(h)
+			if strings.ContainsAny(h, "/@ ") {
+				return fmt.Errorf("%w: insecure registry %q: give host or host:port, without a scheme or path", ErrInvalidArgument, h)
+			}
+			if h != "" {
 				o.insecure[h] = true
 			}
 		}
+		return nil
 	}
 }
 
-// WithJobs sets how many blobs are fetched at once.
+// WithJobs sets how many blobs are fetched at once; at least 1.
 func WithJobs(n int) Option {
-	return func(o *options) {
-		if n > 0 {
-			o.jobs = n
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("%w: jobs must be at least 1, not %d", ErrInvalidArgument, n)
 		}
+		o.jobs = n
+		return nil
 	}
 }
 
 // WithWarnings sends non-fatal findings (an image without os.version, a
-// foreign layer fetched from its URL) to w.
-func WithWarnings(w io.Writer) Option { return func(o *options) { o.warn = w } }
+// foreign layer fetched from its URL) to w; nil discards them.
+func WithWarnings(w io.Writer) Option {
+	return func(o *options) error {
+		if w == nil {
+			w = io.Discard
+		}
+		o.warn = w
+		return nil
+	}
+}
 
 // WithRetryBackoff tunes retries on 429, 5xx and dropped connections.
-func WithRetryBackoff(b remote.Backoff) Option { return func(o *options) { o.backoff = b } }
+func WithRetryBackoff(b remote.Backoff) Option {
+	return func(o *options) error {
+		if b.Steps < 0 || b.Duration < 0 || b.Factor < 0 || b.Jitter < 0 {
+			return fmt.Errorf("%w: negative retry backoff %+v", ErrInvalidArgument, b)
+		}
+		o.backoff = b
+		return nil
+	}
+}
 
 // Client is the one registry setup every ferry command shares: credentials,
 // TLS and insecure hosts, retries and the user agent.
@@ -69,7 +101,7 @@ type Client struct {
 
 // NewClient returns a Client with ferry's defaults: the docker keychain,
 // verified TLS, 4 parallel fetches and retries with backoff.
-func NewClient(opts ...Option) *Client {
+func NewClient(opts ...Option) (*Client, error) {
 	o := options{
 		keychain:  authn.DefaultKeychain,
 		insecure:  map[string]bool{},
@@ -79,18 +111,39 @@ func NewClient(opts ...Option) *Client {
 		backoff:   remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 5},
 	}
 	for _, opt := range opts {
-		opt(&o)
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidArgument)
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
 	}
 	c := &Client{opts: o, rt: o.hostTransport()}
 	// One Puller per client authenticates once per repository instead of
 	// once per request: every resolve and blob fetch reuses its transports.
-	c.puller, _ = remote.NewPuller(c.base(context.Background())...)
-	return c
+	var err error
+	if c.puller, err = remote.NewPuller(c.base(context.Background())...); err != nil {
+		return nil, fmt.Errorf("registry client: %w", err)
+	}
+	return c, nil
+}
+
+// baseTransport is a copy of go-containerregistry's default transport, or,
+// when a program has replaced that with another RoundTripper, of net/http's,
+// since TLS and HTTP/1.1 settings need an *http.Transport.
+func baseTransport() *http.Transport {
+	if t, ok := remote.DefaultTransport.(*http.Transport); ok {
+		return t.Clone()
+	}
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		return t.Clone()
+	}
+	return &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
 }
 
 // hostTransport skips TLS verification only for hosts named insecure.
 func (o options) hostTransport() http.RoundTripper {
-	secure := http1Only(remote.DefaultTransport.(*http.Transport).Clone())
+	secure := http1Only(baseTransport())
 	if len(o.insecure) == 0 {
 		return secure
 	}
@@ -126,12 +179,12 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 func (c *Client) ParseReference(s string) (name.Reference, error) {
 	ref, err := name.ParseReference(strings.TrimSpace(s))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %v", ErrBadReference, s, err)
+		return nil, fmt.Errorf("%w: %q: %w", ErrBadReference, s, err)
 	}
 	if c.isInsecure(ref.Context().RegistryStr()) {
 		ref, err = name.ParseReference(strings.TrimSpace(s), name.Insecure)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %q: %v", ErrBadReference, s, err)
+			return nil, fmt.Errorf("%w: %q: %w", ErrBadReference, s, err)
 		}
 	}
 	return ref, nil

@@ -3,6 +3,9 @@ package registry
 import "errors"
 
 var (
+	// ErrInvalidArgument is returned for an option value that cannot work
+	// or a required argument (a cache, a write function) that is nil.
+	ErrInvalidArgument = errors.New("invalid argument")
 	// ErrBadReference is returned for an image reference that does not parse.
 	ErrBadReference = errors.New("invalid image reference")
 	// ErrNoMatchingPlatform is returned when an image has no manifest for

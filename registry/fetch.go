@@ -26,6 +26,7 @@ type Fetcher struct {
 
 	mu     sync.Mutex
 	blobs  map[v1.Hash]*pending
+	closed bool // under mu: Add after Close would send on a closed queue
 	queue  chan *pending
 	total  atomic.Int64
 	copied atomic.Int64
@@ -51,14 +52,21 @@ type pending struct {
 	cached bool
 }
 
-// NewFetcher prepares a fetch into cache. progress, if not nil, receives a
-// count of every byte downloaded (a progress bar is an io.Writer).
-func (c *Client) NewFetcher(cache *Cache, progress io.Writer) *Fetcher {
+// NewFetcher prepares a fetch into cache, which it needs. progress, if not
+// nil, receives a count of every byte downloaded (a progress bar is an
+// io.Writer).
+func (c *Client) NewFetcher(cache *Cache, progress io.Writer) (*Fetcher, error) {
+	if cache == nil {
+		return nil, fmt.Errorf("%w: a Fetcher needs a blob cache", ErrInvalidArgument)
+	}
 	if progress == nil {
 		progress = io.Discard
 	}
-	return &Fetcher{client: c, cache: cache, progress: progress, blobs: map[v1.Hash]*pending{}, queue: make(chan *pending, maxQueued), dead: make(chan struct{})}
+	return &Fetcher{client: c, cache: cache, progress: progress, blobs: map[v1.Hash]*pending{}, queue: make(chan *pending, maxQueued), dead: make(chan struct{})}, nil
 }
+
+// ErrFetcherClosed is returned by Add after Close.
+var ErrFetcherClosed = errors.New("fetcher closed")
 
 // Add queues the layers of images not already cached, in order, so the
 // first bundle's layers arrive first. It may be called while Run runs, as
@@ -66,7 +74,13 @@ func (c *Client) NewFetcher(cache *Cache, progress io.Writer) *Fetcher {
 func (f *Fetcher) Add(images []*Resolved, skipForeign bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.closed {
+		return ErrFetcherClosed
+	}
 	for _, img := range images {
+		if img == nil || img.remote == nil {
+			return fmt.Errorf("%w: an image not from Resolve", ErrInvalidArgument)
+		}
 		m, err := img.Parsed()
 		if err != nil {
 			return err
@@ -96,7 +110,15 @@ func (f *Fetcher) Add(images []*Resolved, skipForeign bool) error {
 func (f *Fetcher) Queued() int64 { return f.total.Load() }
 
 // Close says nothing more will be added; Run returns once all is fetched.
-func (f *Fetcher) Close() { close(f.queue) }
+// Closing again does nothing.
+func (f *Fetcher) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		f.closed = true
+		close(f.queue)
+	}
+}
 
 // Run fetches what is queued, jobs at a time, until Close and an empty
 // queue, or the first error. Open calls made meanwhile wait for their blob.

@@ -51,7 +51,7 @@ func flakyRegistry(t *testing.T, always bool, fail func(w http.ResponseWriter, r
 	if sampleErr != nil {
 		t.Fatal(sampleErr)
 	}
-	if err := sampleSet.Push(context.Background(), NewClient(WithInsecureRegistries(host)), host); err != nil {
+	if err := sampleSet.Push(context.Background(), newClient(t, WithInsecureRegistries(host)), host); err != nil {
 		t.Fatal(err)
 	}
 	armed.Store(true)
@@ -61,7 +61,7 @@ func flakyRegistry(t *testing.T, always bool, fail func(w http.ResponseWriter, r
 // bundleFrom resolves and fetches the sample's 1809 images and writes them.
 func bundleFrom(t *testing.T, host string) error {
 	t.Helper()
-	c := NewClient(WithInsecureRegistries(host), WithRetryBackoff(remote.Backoff{Duration: 10 * time.Millisecond, Factor: 2, Steps: 4}))
+	c := newClient(t, WithInsecureRegistries(host), WithRetryBackoff(remote.Backoff{Duration: 10 * time.Millisecond, Factor: 2, Steps: 4}))
 	ctx := context.Background()
 	resolved, err := c.ResolveAll(ctx, sampleSet.Refs(host), []platform.Target{windows(t, "1809")})
 	if err != nil {
@@ -71,7 +71,10 @@ func bundleFrom(t *testing.T, host string) error {
 	if err != nil {
 		return err
 	}
-	f := c.NewFetcher(cache, nil)
+	f, err := c.NewFetcher(cache, nil)
+	if err != nil {
+		return err
+	}
 	if err := f.Add(resolved[0], false); err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ func TestReadImageListExample(t *testing.T) {
 		t.Fatalf("refs %q: want 3, duplicates and comments dropped", refs)
 	}
 	for _, ref := range refs {
-		if _, err := NewClient().ParseReference(ref); err != nil {
+		if _, err := newClient(t).ParseReference(ref); err != nil {
 			t.Errorf("%s: %v", ref, err)
 		}
 	}

@@ -53,11 +53,12 @@ func ParseIndexFormat(s string) (IndexFormat, error) {
 	case "docker", "oci":
 		return IndexFormat(s), nil
 	}
-	return "", fmt.Errorf("invalid format %q: use docker or oci", s)
+	return "", fmt.Errorf("%w: list format %q: use docker or oci", ErrInvalidArgument, s)
 }
 
-// CreateOption configures CreateIndex.
-type CreateOption func(*createOptions)
+// CreateOption configures CreateIndex. An option given a value that cannot
+// work makes CreateIndex return an error before anything is fetched.
+type CreateOption func(*createOptions) error
 
 type createOptions struct {
 	format    IndexFormat
@@ -68,24 +69,34 @@ type createOptions struct {
 
 // WithIndexFormat chooses the list's media type instead of following the
 // children's. Choosing one is also how children of mixed types are allowed.
-func WithIndexFormat(f IndexFormat) CreateOption { return func(o *createOptions) { o.format = f } }
+func WithIndexFormat(f IndexFormat) CreateOption {
+	return func(o *createOptions) error {
+		if _, err := ParseIndexFormat(string(f)); err != nil {
+			return err
+		}
+		o.format = f
+		return nil
+	}
+}
 
 // WithIndexPlatforms keeps, from sources that are themselves lists, only the
 // child that best fits each target (Windows by build, highest revision).
 // Sources that are single images are always kept: they were named on purpose.
 func WithIndexPlatforms(ts ...platform.Target) CreateOption {
-	return func(o *createOptions) { o.platforms = append(o.platforms, ts...) }
+	return func(o *createOptions) error { o.platforms = append(o.platforms, ts...); return nil }
 }
 
 // WithIndexNondistributable also copies foreign (non-distributable) layers
 // into the target repository. Off by default, as their licenses usually
 // forbid redistribution and pullers fetch them from their URLs.
 func WithIndexNondistributable(allow bool) CreateOption {
-	return func(o *createOptions) { o.nondist = allow }
+	return func(o *createOptions) error { o.nondist = allow; return nil }
 }
 
 // WithIndexDryRun builds the list, digest included, but pushes nothing.
-func WithIndexDryRun(dry bool) CreateOption { return func(o *createOptions) { o.dryRun = dry } }
+func WithIndexDryRun(dry bool) CreateOption {
+	return func(o *createOptions) error { o.dryRun = dry; return nil }
+}
 
 // ManifestList is a Docker manifest list or OCI index as it is (or would be)
 // stored in a registry.
@@ -150,7 +161,12 @@ type CreatedIndex struct {
 func (c *Client) CreateIndex(ctx context.Context, target string, sources []string, opts ...CreateOption) (*CreatedIndex, error) {
 	var o createOptions
 	for _, opt := range opts {
-		opt(&o)
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidArgument)
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
 	}
 	ref, err := c.ParseReference(target)
 	if err != nil {

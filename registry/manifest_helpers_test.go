@@ -65,7 +65,7 @@ func newMFRegistry(t *testing.T) *mfRegistry {
 	}))
 	t.Cleanup(srv.Close)
 	m.host = strings.TrimPrefix(srv.URL, "http://")
-	m.client = NewClient(WithInsecureRegistries(m.host), WithWarnings(m.warn), WithRetryBackoff(remote.Backoff{Steps: 1}))
+	m.client = newClient(t, WithInsecureRegistries(m.host), WithWarnings(m.warn), WithRetryBackoff(remote.Backoff{Steps: 1}))
 	return m
 }
 

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 
@@ -9,12 +10,31 @@ import (
 	"github.com/rancher/ferry/registry/platform"
 )
 
-// PullOption configures Pull.
-type PullOption func(*pullOptions)
+// PullOption configures Pull and WriteBundles. An option given a value that
+// cannot work makes them return an error before anything is fetched.
+type PullOption func(*pullOptions) error
 
 type pullOptions struct {
 	skipForeign bool
 	progress    Progress
+	// WriteBundles only.
+	cache       *Cache
+	compression bundle.Compression
+	level       int
+	written     func(path string, images int)
+}
+
+func makePullOptions(opts []PullOption) (pullOptions, error) {
+	var o pullOptions
+	for _, opt := range opts {
+		if opt == nil {
+			return o, fmt.Errorf("%w: nil option", ErrInvalidArgument)
+		}
+		if err := opt(&o); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
 }
 
 // Progress hears how many layer bytes a Pull has queued and downloaded.
@@ -24,11 +44,16 @@ type Progress interface {
 	SetTotal(bytes int64)        // the bytes queued so far; grows as images resolve
 }
 
-// WithSkipForeign leaves non-distributable layers unfetched.
-func WithSkipForeign(skip bool) PullOption { return func(o *pullOptions) { o.skipForeign = skip } }
+// WithSkipForeign leaves non-distributable layers unfetched, and out of the
+// bundles WriteBundles writes.
+func WithSkipForeign(skip bool) PullOption {
+	return func(o *pullOptions) error { o.skipForeign = skip; return nil }
+}
 
-// WithProgress reports download progress.
-func WithProgress(p Progress) PullOption { return func(o *pullOptions) { o.progress = p } }
+// WithProgress reports download progress; nil reports nothing.
+func WithProgress(p Progress) PullOption {
+	return func(o *pullOptions) error { o.progress = p; return nil }
+}
 
 // WriteFunc writes the bundle for targets[i] from its images (in ref
 // order) and blobs, which hands out layers as they arrive.
@@ -39,17 +64,19 @@ type WriteFunc func(ctx context.Context, i int, images []bundle.Image, blobs bun
 // image's manifest is known, each distinct blob once, and write reads them
 // while they download. It returns the bytes downloaded.
 func (c *Client) Pull(ctx context.Context, refs []string, targets []platform.Target, cache *Cache, write WriteFunc, opts ...PullOption) (int64, error) {
-	var o pullOptions
-	for _, opt := range opts {
-		opt(&o)
+	o, err := makePullOptions(opts)
+	if err != nil {
+		return 0, err
+	}
+	if write == nil {
+		return 0, fmt.Errorf("%w: Pull needs a write function", ErrInvalidArgument)
+	}
+	fetcher, err := c.NewFetcher(cache, progressWriter(o.progress))
+	if err != nil {
+		return 0, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var progress io.Writer
-	if o.progress != nil {
-		progress = o.progress
-	}
-	fetcher := c.NewFetcher(cache, progress)
 	fetchErr := make(chan error, 1)
 	go func() { fetchErr <- fetcher.Run(ctx) }()
 	stop := func(err error) (int64, error) {
@@ -87,4 +114,13 @@ func (c *Client) Pull(ctx context.Context, refs []string, targets []platform.Tar
 	}
 	err = <-fetchErr
 	return fetcher.Fetched(), err
+}
+
+// progressWriter keeps a nil Progress a nil io.Writer, not a non-nil
+// interface holding nil.
+func progressWriter(p Progress) io.Writer {
+	if p == nil {
+		return nil
+	}
+	return p
 }

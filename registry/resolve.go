@@ -116,7 +116,7 @@ func (c *Client) resolveImage(ctx context.Context, src string, r name.Reference,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", src, err)
 	}
-	named, tag := imageName(r)
+	named, tag := bundle.RefName(r)
 	resolved := func(d v1.Descriptor, config []byte) *Resolved {
 		return &Resolved{
 			Image:      bundle.Image{Name: named, Tag: tag, Descriptor: d, Manifest: desc.Manifest, Config: config, SourceIndex: memo.source},
@@ -186,17 +186,6 @@ func configPlatform(cf *v1.ConfigFile) v1.Platform {
 	return v1.Platform{}
 }
 
-// imageName is the name loaders tag the image with. A tag+digest reference
-// keeps its tag (the digest pinned what was fetched); a digest-only one is
-// named by digest, never by a made-up tag.
-func imageName(r name.Reference) (string, string) {
-	repo := familiarRegistry(r.Context().RegistryStr()) + "/" + r.Context().RepositoryStr()
-	if tag, ok := tagOf(r); ok {
-		return repo + ":" + tag, tag
-	}
-	return repo + "@" + r.Identifier(), ""
-}
-
 // tagOf finds the tag in repo:tag and in repo:tag@sha256:… alike.
 func tagOf(r name.Reference) (string, bool) {
 	if t, ok := r.(name.Tag); ok {
@@ -208,15 +197,6 @@ func tagOf(r name.Reference) (string, bool) {
 		return base[i+1:], true
 	}
 	return "", false
-}
-
-// familiarRegistry uses docker.io, as containerd and k3s name images, not
-// the index.docker.io that go-containerregistry resolves it to.
-func familiarRegistry(host string) string {
-	if host == name.DefaultRegistry {
-		return "docker.io"
-	}
-	return host
 }
 
 func isImageManifest(mt string) bool {

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"golang.org/x/sync/errgroup"
 
@@ -10,7 +11,7 @@ import (
 )
 
 // ResolveOption configures ResolveAll.
-type ResolveOption func(*resolveOptions)
+type ResolveOption func(*resolveOptions) error
 
 type resolveOptions struct{ early func(*Resolved) }
 
@@ -18,7 +19,7 @@ type resolveOptions struct{ early func(*Resolved) }
 // manifest is known and before its config is fetched, so that a Fetcher can
 // start on the layers. The image passed has no Config yet.
 func WhenManifestKnown(fn func(*Resolved)) ResolveOption {
-	return func(o *resolveOptions) { o.early = fn }
+	return func(o *resolveOptions) error { o.early = fn; return nil }
 }
 
 // ResolveAll resolves every ref for every target, several refs at a time.
@@ -27,7 +28,12 @@ func WhenManifestKnown(fn func(*Resolved)) ResolveOption {
 func (c *Client) ResolveAll(ctx context.Context, refs []string, targets []platform.Target, opts ...ResolveOption) ([][]*Resolved, error) {
 	var o resolveOptions
 	for _, opt := range opts {
-		opt(&o)
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidArgument)
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
 	}
 	out := make([][]*Resolved, len(targets))
 	for ti := range targets {

@@ -37,7 +37,7 @@ func serveSample(t *testing.T) (host string, c *Client, warnings *bytes.Buffer) 
 	t.Cleanup(srv.Close)
 	host = strings.TrimPrefix(srv.URL, "http://")
 	warnings = &bytes.Buffer{}
-	c = NewClient(WithInsecureRegistries(host), WithWarnings(warnings), WithRetryBackoff(remote.Backoff{Steps: 1}))
+	c = newClient(t, WithInsecureRegistries(host), WithWarnings(warnings), WithRetryBackoff(remote.Backoff{Steps: 1}))
 	if err := sampleSet.Push(context.Background(), c, host); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestResolveDigestReferences(t *testing.T) {
 }
 
 func TestResolveBadReference(t *testing.T) {
-	c := NewClient()
+	c := newClient(t)
 	if _, err := c.Resolve(context.Background(), "UPPER/case:tag!", platform.Target{Platform: linuxAMD64}); !errors.Is(err, ErrBadReference) {
 		t.Fatalf("err = %v", err)
 	}

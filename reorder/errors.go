@@ -26,6 +26,9 @@ var (
 	// ErrLimit means the archive exceeds one of the bounds that keep memory
 	// use small (entry count, header size, buffered metadata).
 	ErrLimit = errors.New("archive exceeds a limit")
+	// ErrInvalidArgument means an option value cannot work, or a required
+	// argument (the source, the destination) is nil.
+	ErrInvalidArgument = errors.New("invalid argument")
 	// ErrChanged means a second read of the input did not match the first.
 	ErrChanged = errors.New("input changed while reordering")
 )

@@ -2,6 +2,7 @@ package reorder
 
 import (
 	"archive/tar"
+	"fmt"
 	"io"
 )
 
@@ -25,8 +26,9 @@ type FrameEnder interface {
 	EndFrame() error
 }
 
-// Option configures Reorder.
-type Option func(*options)
+// Option configures Reorder. An option given a value that cannot work makes
+// Reorder return an error before reading anything.
+type Option func(*options) error
 
 type options struct {
 	rank        RankFunc
@@ -38,7 +40,7 @@ type options struct {
 	bufSize     int
 }
 
-func makeOptions(opts []Option) *options {
+func makeOptions(opts []Option) (*options, error) {
 	o := &options{
 		rank:        func(*tar.Header, []byte) int { return Bulk },
 		maxEntries:  1 << 20,
@@ -47,18 +49,24 @@ func makeOptions(opts []Option) *options {
 		bufSize:     1 << 20,
 	}
 	for _, opt := range opts {
-		opt(o)
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil option", ErrInvalidArgument)
+		}
+		if err := opt(o); err != nil {
+			return nil, err
+		}
 	}
-	return o
+	return o, nil
 }
 
 // WithRank sets how entries are ranked. Without it every entry is Bulk and
 // the output is the input with a normalised end-of-archive marker.
 func WithRank(f RankFunc) Option {
-	return func(o *options) {
+	return func(o *options) error {
 		if f != nil {
 			o.rank = f
 		}
+		return nil
 	}
 }
 
@@ -67,24 +75,37 @@ func WithRank(f RankFunc) Option {
 // (for a compressed file: open and decompress it again). Metadata entries
 // are held in memory between the passes, up to WithMaxMetadata.
 func WithReopen(open func() (io.ReadCloser, error)) Option {
-	return func(o *options) { o.reopen = open }
+	return func(o *options) error { o.reopen = open; return nil }
 }
 
 // WithSpillDir sets where a non-seekable input is spilled when there is no
 // WithReopen. It defaults to os.TempDir(); pick the output's directory so the
 // spill lands on the filesystem that must hold the result anyway.
 func WithSpillDir(dir string) Option {
-	return func(o *options) { o.spillDir = dir }
+	return func(o *options) error { o.spillDir = dir; return nil }
 }
 
 // WithMaxEntries bounds the number of entries (default 1<<20): the index
 // costs about a hundred bytes per entry and an image archive has far fewer.
+// n must be at least 1.
 func WithMaxEntries(n int) Option {
-	return func(o *options) { o.maxEntries = n }
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("%w: max entries %d: at least 1", ErrInvalidArgument, n)
+		}
+		o.maxEntries = n
+		return nil
+	}
 }
 
 // WithMaxMetadata bounds the metadata bytes held in memory when reading the
-// input twice (default 256 MiB).
+// input twice (default 256 MiB); not negative.
 func WithMaxMetadata(n int64) Option {
-	return func(o *options) { o.maxMetadata = n }
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("%w: max metadata %d bytes", ErrInvalidArgument, n)
+		}
+		o.maxMetadata = n
+		return nil
+	}
 }

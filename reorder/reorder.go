@@ -3,6 +3,7 @@ package reorder
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -45,12 +46,17 @@ type Result struct {
 // the metadata. Reorder does not close dst. On error dst holds a partial
 // stream: write through bundle.WriteFileAtomic or discard it.
 func Reorder(ctx context.Context, dst io.Writer, src io.Reader, opts ...Option) (*Result, error) {
-	o := makeOptions(opts)
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if dst == nil || src == nil {
+		return nil, fmt.Errorf("%w: Reorder needs a source and a destination", ErrInvalidArgument)
+	}
 	out := newOutput(dst)
 	var (
-		p   *plan
-		st  Strategy
-		err error
+		p  *plan
+		st Strategy
 	)
 	if ra, size, ok := seekable(src); ok {
 		st = Indexed

@@ -143,6 +143,9 @@ func rereadSecond(ctx context.Context, o *options, out *output, want []record, b
 	if err != nil {
 		return fmt.Errorf("reopening input: %w", err)
 	}
+	if rc == nil {
+		return fmt.Errorf("%w: reopening input gave no reader", ErrInvalidArgument)
+	}
 	defer rc.Close()
 	rt := &router{r: rc, max: o.maxHeader}
 	s := newScanner(o, rt, rt, -1)

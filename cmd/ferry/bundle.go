@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -54,18 +51,12 @@ func newBundleCmd() *cobra.Command {
 	return cmd
 }
 
-// bundleJob is one output file and what goes into it.
-type bundleJob struct {
-	target platform.Target
-	path   string
-}
-
 func (o *bundleOptions) run(cmd *cobra.Command, args []string) error {
 	refs, err := o.refs(args)
 	if err != nil {
 		return err
 	}
-	jobs, comp, err := o.plan(cmd)
+	files, err := o.plan(cmd)
 	if err != nil {
 		return err
 	}
@@ -73,32 +64,33 @@ func (o *bundleOptions) run(cmd *cobra.Command, args []string) error {
 	if o.quiet {
 		progress = io.Discard
 	}
+	client, err := o.client(progress)
+	if err != nil {
+		return err
+	}
 	cache, err := registry.NewCache(o.cacheDir)
 	if err != nil {
 		return err
 	}
-	targets := make([]platform.Target, len(jobs))
-	for i, j := range jobs {
-		targets[i] = j.target
-	}
 	bar := newByteProgress(progress, "fetching layers")
-	fmt.Fprintf(progress, "resolving %d images for %d target(s)\n", len(refs), len(targets))
-	bar.start()
-	write := func(ctx context.Context, i int, images []bundle.Image, blobs bundle.Blobs) error {
-		path := jobs[i].path
-		err := bundle.WriteFileAtomic(ctx, path, func(ctx context.Context, w io.Writer) error {
-			return bundle.Write(ctx, w, images, blobs, bundle.WithCompression(comp, o.level),
-				bundle.WithSkipForeignLayers(o.skipForeign), bundle.WithBlobsVerified(true))
-		})
-		if err != nil {
-			return fmt.Errorf("writing %s: %w", path, err)
-		}
-		bar.note(fmt.Sprintf("wrote %s (%d images, %s)", path, len(images), fileSize(path)))
+	written := func(path string, images int) {
+		bar.note(fmt.Sprintf("wrote %s (%d images, %s)", path, images, fileSize(path)))
 		fmt.Fprintln(cmd.OutOrStdout(), path)
-		return nil
 	}
-	fetched, err := o.client(progress).Pull(cmd.Context(), refs, targets, cache, write,
-		registry.WithSkipForeign(o.skipForeign), registry.WithProgress(bar))
+	opts := []registry.PullOption{
+		registry.WithCache(cache), registry.WithLevel(o.level), registry.WithSkipForeign(o.skipForeign),
+		registry.WithProgress(bar), registry.WithBundleWritten(written),
+	}
+	if o.compression != "" {
+		comp, err := bundle.ParseCompression(o.compression)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, registry.WithCompression(comp))
+	}
+	fmt.Fprintf(progress, "resolving %d images for %d target(s)\n", len(refs), len(files))
+	bar.start()
+	fetched, err := client.WriteBundles(cmd.Context(), refs, files, opts...)
 	bar.finish()
 	if err == nil {
 		fmt.Fprintf(progress, "fetched %s from registries\n", humanBytes(fetched))
@@ -123,13 +115,14 @@ func (o *bundleOptions) refs(args []string) ([]string, error) {
 }
 
 // plan turns the target flags into output paths, refusing paths that two
-// targets would share, before anything is fetched.
-func (o *bundleOptions) plan(cmd *cobra.Command) ([]bundleJob, bundle.Compression, error) {
+// targets would share with a hint at {version}; WriteBundles checks the
+// rest before anything is fetched.
+func (o *bundleOptions) plan(cmd *cobra.Command) ([]registry.BundleFile, error) {
 	targets, err := o.targets(cmd)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	var jobs []bundleJob
+	var files []registry.BundleFile
 	seen := map[string]bool{}
 	for _, t := range targets {
 		path := o.output
@@ -137,17 +130,12 @@ func (o *bundleOptions) plan(cmd *cobra.Command) ([]bundleJob, bundle.Compressio
 			path = strings.ReplaceAll(path, k, v)
 		}
 		if seen[path] {
-			return nil, "", fmt.Errorf("output %q is the same for several targets: put {version} in it, e.g. 'dist/images-{version}.tar.zst'", o.output)
+			return nil, fmt.Errorf("output %q is the same for several targets: put {version} in it, e.g. 'dist/images-{version}.tar.zst'", o.output)
 		}
 		seen[path] = true
-		// Fail before any download, and create dist/ as release scripts expect.
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return nil, "", fmt.Errorf("output directory for %s: %w", path, err)
-		}
-		jobs = append(jobs, bundleJob{target: t, path: path})
+		files = append(files, registry.BundleFile{Path: path, Target: t})
 	}
-	comp, err := o.compressionFor(jobs[0].path)
-	return jobs, comp, err
+	return files, nil
 }
 
 func (o *bundleOptions) targets(cmd *cobra.Command) ([]platform.Target, error) {
@@ -160,11 +148,4 @@ func (o *bundleOptions) targets(cmd *cobra.Command) ([]platform.Target, error) {
 		err = fmt.Errorf("--platform is empty: give os/arch, e.g. linux/amd64")
 	}
 	return targets, err
-}
-
-func (o *bundleOptions) compressionFor(path string) (bundle.Compression, error) {
-	if o.compression != "" {
-		return bundle.ParseCompression(o.compression)
-	}
-	return bundle.CompressionFromPath(path)
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rancher/ferry/bundle"
-	"github.com/rancher/ferry/registry"
 	"github.com/rancher/ferry/registry/registrytest"
 )
 
@@ -57,7 +56,7 @@ func serveSample(t *testing.T) (string, *blobCounter) {
 	}))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
-	if err := sample.Push(context.Background(), registry.NewClient(registry.WithInsecureRegistries(host)), host); err != nil {
+	if err := sample.Push(context.Background(), newClient(t, host), host); err != nil {
 		t.Fatal(err)
 	}
 	counter.gets = map[string]int{}
@@ -282,7 +281,7 @@ func TestBundleCreatesOutputDirectory(t *testing.T) {
 func TestBundlePinnedListVerifies(t *testing.T) {
 	host, _ := serveSample(t)
 	dir := t.TempDir()
-	client := registry.NewClient(registry.WithInsecureRegistries(host))
+	client := newClient(t, host)
 	digests := map[string]string{}
 	for _, ref := range sample.Refs(host) {
 		r, err := client.ParseReference(ref)

@@ -49,7 +49,10 @@ func (o *demoOptions) run(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	client := registry.NewClient(registry.WithInsecureRegistries(srv.Host))
+	client, err := registry.NewClient(registry.WithInsecureRegistries(srv.Host))
+	if err != nil {
+		return err
+	}
 	if err := sample.Push(cmd.Context(), client, srv.Host); err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func (f *registryFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.jobs, "jobs", 4, "blobs to fetch in parallel")
 }
 
-func (f *registryFlags) client(warn io.Writer) *registry.Client {
+func (f *registryFlags) client(warn io.Writer) (*registry.Client, error) {
 	return registry.NewClient(
 		registry.WithInsecureRegistries(f.insecure...),
 		registry.WithJobs(f.jobs),

@@ -76,7 +76,10 @@ func (o *manifestCreateOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	client := o.reg.client(cmd.ErrOrStderr())
+	client, err := o.reg.client(cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
 	created, err := client.CreateIndex(cmd.Context(), args[0], args[1:],
 		registry.WithIndexFormat(format),
 		registry.WithIndexPlatforms(targets...),
@@ -126,7 +129,11 @@ func (o *manifestInspectOptions) run(cmd *cobra.Command, args []string) error {
 	if err := manifestOutput(o.output, "table"); err != nil {
 		return err
 	}
-	list, err := o.reg.client(cmd.ErrOrStderr()).InspectIndex(cmd.Context(), args[0])
+	client, err := o.reg.client(cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	list, err := client.InspectIndex(cmd.Context(), args[0])
 	if err != nil {
 		return err
 	}
@@ -183,7 +190,11 @@ func (o *manifestVerifyOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	report, err := o.reg.client(cmd.ErrOrStderr()).VerifyIndex(cmd.Context(), args[0], required)
+	client, err := o.reg.client(cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	report, err := client.VerifyIndex(cmd.Context(), args[0], required)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func manifestServe(t *testing.T) string {
 	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
-	if err := s.Push(context.Background(), registry.NewClient(registry.WithInsecureRegistries(host)), host); err != nil {
+	if err := s.Push(context.Background(), newClient(t, host), host); err != nil {
 		t.Fatal(err)
 	}
 	return host
@@ -177,7 +177,7 @@ func TestManifestVerifyMissingChildExitsOne(t *testing.T) {
 	if code, _, errOut := manifestRun(t, host, append([]string{"manifest", "create", target}, samplePlatformTags(host)...)...); code != 0 {
 		t.Fatal(errOut)
 	}
-	client := registry.NewClient(registry.WithInsecureRegistries(host))
+	client := newClient(t, host)
 	list, err := client.InspectIndex(context.Background(), target)
 	if err != nil {
 		t.Fatal(err)
@@ -222,4 +222,14 @@ func TestSamplePushListsRefs(t *testing.T) {
 	if code != 0 || !strings.Contains(out, host+"/rancher/rke2-runtime:v1.31.2-rke2r1-windows-1809\n") {
 		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
 	}
+}
+
+// newClient is a registry client that may use plain HTTP to host.
+func newClient(t testing.TB, host string) *registry.Client {
+	t.Helper()
+	c, err := registry.NewClient(registry.WithInsecureRegistries(host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -47,7 +47,11 @@ func (o *samplePushOptions) run(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if err := sample.Push(cmd.Context(), o.reg.client(cmd.ErrOrStderr()), o.host); err != nil {
+	client, err := o.reg.client(cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	if err := sample.Push(cmd.Context(), client, o.host); err != nil {
 		return err
 	}
 	refs := append([]string(nil), sample.Order...)

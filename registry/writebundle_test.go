@@ -1,0 +1,108 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/registry/platform"
+)
+
+func TestWriteBundlesWritesEachTarget(t *testing.T) {
+	host, c, _ := serveSample(t)
+	cache, err := NewCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "dist")
+	files := []BundleFile{
+		{Path: filepath.Join(dir, "1809.tar.zst"), Target: windows(t, "1809")},
+		{Path: filepath.Join(dir, "2025.tar.gz"), Target: windows(t, "2025")},
+	}
+	var written []string
+	fetched, err := c.WriteBundles(context.Background(), sampleSet.Refs(host), files,
+		WithCache(cache), WithBundleWritten(func(path string, images int) {
+			if images != len(sampleSet.Refs(host)) {
+				t.Errorf("%s: %d images", path, images)
+			}
+			written = append(written, path)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fetched == 0 || len(written) != 2 || written[0] != files[0].Path || written[1] != files[1].Path {
+		t.Fatalf("fetched %d, written %q", fetched, written)
+	}
+	for i, want := range []bundle.Compression{bundle.Zstd, bundle.Gzip} {
+		f, err := os.Open(files[i].Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := bundle.ReadContents(context.Background(), f)
+		f.Close()
+		if err != nil || got.Compression != want || len(got.Index.Manifests) != len(sampleSet.Refs(host)) {
+			t.Fatalf("%s: %+v, %v", files[i].Path, got, err)
+		}
+	}
+	// Everything is cached now: a second run downloads nothing.
+	again, err := c.WriteBundles(context.Background(), sampleSet.Refs(host), files[:1], WithCache(cache))
+	if err != nil || again != 0 {
+		t.Fatalf("cached run fetched %d bytes: %v", again, err)
+	}
+}
+
+// Mistakes found only after a long download are refused before it.
+func TestWriteBundlesChecksOutputsFirst(t *testing.T) {
+	c := newClient(t)
+	dir := t.TempDir()
+	refs := []string{"localhost:1/unreachable:v1"}
+	tgt := platform.Target{Platform: linuxAMD64}
+	cases := map[string]struct {
+		files []BundleFile
+		opts  []PullOption
+		want  error
+	}{
+		"no files":       {nil, nil, ErrInvalidArgument},
+		"same path":      {[]BundleFile{{filepath.Join(dir, "a.tar"), tgt}, {filepath.Join(dir, ".", "a.tar"), tgt}}, nil, ErrInvalidArgument},
+		"directory":      {[]BundleFile{{dir, tgt}}, []PullOption{WithCompression(bundle.Zstd)}, ErrInvalidArgument},
+		"extension":      {[]BundleFile{{filepath.Join(dir, "a.zip"), tgt}}, nil, bundle.ErrUnknownCompression},
+		"level for none": {[]BundleFile{{filepath.Join(dir, "a.tar"), tgt}}, []PullOption{WithLevel(3)}, bundle.ErrBadLevel},
+		"gzip level 12":  {[]BundleFile{{filepath.Join(dir, "a.tar.gz"), tgt}}, []PullOption{WithLevel(12)}, bundle.ErrBadLevel},
+		"unknown codec":  {[]BundleFile{{filepath.Join(dir, "a.tar"), tgt}}, []PullOption{WithCompression("lz4")}, bundle.ErrUnknownCompression},
+		"nil cache":      {[]BundleFile{{filepath.Join(dir, "a.tar"), tgt}}, []PullOption{WithCache(nil)}, ErrInvalidArgument},
+	}
+	for what, tc := range cases {
+		if _, err := c.WriteBundles(context.Background(), refs, tc.files, tc.opts...); !errors.Is(err, tc.want) {
+			t.Errorf("%s: err = %v, want %v", what, err, tc.want)
+		}
+	}
+}
+
+// A failed run leaves no file and no temp file behind.
+func TestWriteBundlesLeavesNothingOnFailure(t *testing.T) {
+	host, c, _ := serveSample(t)
+	cache, _ := NewCache(t.TempDir())
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	files := []BundleFile{
+		{Path: filepath.Join(dir, "1809.tar.zst"), Target: windows(t, "1809")},
+		{Path: filepath.Join(dir, "2025.tar.zst"), Target: windows(t, "2025")},
+	}
+	_, err := c.WriteBundles(ctx, sampleSet.Refs(host), files, WithCache(cache),
+		WithBundleWritten(func(string, int) { cancel() }))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "1809.tar.zst" {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("left %q; want only the bundle finished before the failure", names)
+	}
+}
