@@ -242,7 +242,7 @@ func fillEntry(r io.Reader, buf []byte) (int, error) {
 // readMeta reads the rest of a metadata entry through the scanner, which
 // charges it to the metadata budget every ferry reader shares.
 func (v *verifier) readMeta(s *tarscan.Scanner, e *vEntry, head []byte) error {
-	data, err := s.ReadAll(head, bundle.MaxSmallMetadata)
+	data, err := s.ReadAll(head)
 	if err != nil {
 		return err
 	}
