@@ -24,9 +24,9 @@ const DefaultMetadataEntry = 4 << 20
 
 // DefaultLimits are the limits every ferry reader applies.
 var DefaultLimits = Limits{
-	Entries:     1 << 17,
-	NameLen:     1024,
-	HeaderBytes: 1 << 20,
+	Entries:       1 << 17,
+	NameLen:       1024,
+	HeaderBytes:   1 << 20,
 	Buffered:      32 << 20,
 	MetadataEntry: DefaultMetadataEntry,
 }
