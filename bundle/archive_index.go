@@ -54,21 +54,18 @@ func (a *Archive) Contents() *Contents {
 	return c
 }
 
-// metadataFirst reports whether every metadata entry comes before the first
-// other file, judging by names: what index.json and manifest.json point at
-// is metadata, as are the layout files and docker's legacy JSON.
+// metadataFirst reports whether everything the metadata needs (the layout
+// files, and the manifests and configs it names) comes before the first
+// entry that is not metadata: what ReadContents calls metadata-first.
 func (a *Archive) metadataFirst(c *Contents) bool {
 	layerSeen := false
 	for _, e := range a.scan.Entries() {
-		if e.Header.Typeflag != tar.TypeReg {
-			continue
-		}
-		_, small := c.Small[e.Name]
-		meta := small || isLegacyMetadata(e.Name) || MetadataRank(e.Name, 0, nil) < RankSmall
-		if meta && layerSeen {
+		_, needed := c.Small[e.Name]
+		needed = needed || (e.Header.Typeflag == tar.TypeReg && MetadataRank(e.Name, 0, nil) < RankSmall)
+		if needed && layerSeen {
 			return false
 		}
-		layerSeen = layerSeen || !meta
+		layerSeen = layerSeen || a.bulk[e.Index]
 	}
 	return true
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/rancher/ferry/reorder"
+	"github.com/rancher/ferry/reorder/tarscan"
 )
 
 // Metadata ranks, in the order a metadata-first bundle stores them. A loader
@@ -26,7 +27,7 @@ const (
 
 // MaxSmallMetadata caps what counts as "small JSON": a config or manifest is
 // kilobytes, so anything bigger is a layer or data file, whatever it starts with.
-const MaxSmallMetadata = 4 << 20
+const MaxSmallMetadata = tarscan.DefaultMetadataEntry
 
 // MetadataRank is the single definition of what a bundle's metadata is and
 // in which order it comes. name is the tar entry name, size its content

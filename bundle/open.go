@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/rancher/ferry/reorder"
 	"github.com/rancher/ferry/reorder/tarscan"
 )
 
@@ -30,6 +31,7 @@ var ErrNotFound = errors.New("not found in archive")
 type Archive struct {
 	src    *tarAt
 	scan   *tarscan.Scanner
+	bulk   map[int]bool // entries that are not metadata, by Index
 	index  *v1.IndexManifest
 	docker []DockerManifest
 	closer io.Closer
@@ -50,7 +52,7 @@ func Open(ctx context.Context, ra io.ReaderAt, size int64) (*Archive, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotAnArchive, err)
 	}
-	a := &Archive{src: src, scan: tarscan.NewReaderAtScanner(src, src.size, tarscan.Limits{})}
+	a := &Archive{src: src, scan: tarscan.NewReaderAtScanner(src, src.size, tarscan.Limits{}), bulk: map[int]bool{}}
 	if err := a.index1(ctx); err != nil {
 		a.Close()
 		return nil, err
@@ -104,12 +106,16 @@ func (a *Archive) Seekable() bool { return a.src.compression == None || a.src.se
 // cost so far: decompressed, or for a plain tar, read.
 func (a *Archive) Inflated() int64 { return a.src.inflated.Load() }
 
-// index1 walks every header, then reads index.json and manifest.json.
+// index1 walks every header, ranking each entry as ReadContents does,
+// then reads index.json and manifest.json.
 func (a *Archive) index1(ctx context.Context) error {
 	for {
-		_, err := a.scan.Next(ctx)
+		e, err := a.scan.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if err == nil {
+			err = a.rank(e)
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrNotAnArchive, err)
@@ -128,6 +134,27 @@ func (a *Archive) index1(ctx context.Context) error {
 		return fmt.Errorf("%w: no %s or %s", ErrNotAnArchive, IndexFile, ManifestFile)
 	}
 	return nil
+}
+
+// rank classifies a regular entry by its name, size and first bytes (which
+// a ferry bundle keeps in the header's frame) and charges metadata to the
+// scanner's budget, so Open refuses what every other reader refuses.
+func (a *Archive) rank(e *tarscan.Entry) error {
+	if e.Header.Typeflag != tar.TypeReg {
+		return nil
+	}
+	var head []byte
+	if e.Size() <= MaxSmallMetadata || MetadataRank(e.Name, e.Size(), nil) < RankSmall {
+		head = make([]byte, min(e.Size(), reorder.HeadSize))
+		if _, err := io.ReadFull(a.scan, head); err != nil {
+			return fmt.Errorf("reading %s: %w", e.Name, err)
+		}
+	}
+	if MetadataRank(e.Name, e.Size(), head) >= reorder.Bulk {
+		a.bulk[e.Index] = true
+		return nil
+	}
+	return a.scan.Charge()
 }
 
 // readJSON decodes a metadata file if the archive has it.

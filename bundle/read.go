@@ -90,7 +90,7 @@ func (c *Contents) scan(ctx context.Context, s *tarscan.Scanner) error {
 			layerSeen = true
 			continue
 		}
-		data, err := s.ReadAll(head, MaxSmallMetadata)
+		data, err := s.ReadAll(head)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrNotAnArchive, err)
 		}

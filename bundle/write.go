@@ -12,6 +12,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/rancher/ferry/reorder"
 )
 
 var (
@@ -84,7 +86,8 @@ func header(r record) *tar.Header {
 }
 
 // writeRecord writes one entry. A streamed blob gets frames of its own in a
-// seekable stream: one for its header, then its data and padding.
+// seekable stream: one for its header and first reorder.HeadSize bytes, which is
+// all a reader needs to classify it, then the rest of its data and padding.
 func writeRecord(ctx context.Context, tw *tar.Writer, cw *Compressor, r record, blobs Blobs, hash bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -97,7 +100,8 @@ func writeRecord(ctx context.Context, tw *tar.Writer, cw *Compressor, r record, 
 		return err
 	}
 	cw.Cut()
-	if err := writeBlob(ctx, tw, r, blobs, hash); err != nil {
+	head := &cutAfter{w: tw, cw: cw, n: min(r.blob.Size, reorder.HeadSize)}
+	if err := writeBlob(ctx, head, r, blobs, hash); err != nil {
 		return err
 	}
 	if err := tw.Flush(); err != nil { // the padding, before the cut
@@ -107,7 +111,30 @@ func writeRecord(ctx context.Context, tw *tar.Writer, cw *Compressor, r record, 
 	return nil
 }
 
-func writeBlob(ctx context.Context, tw *tar.Writer, r record, blobs Blobs, hash bool) error {
+// cutAfter passes writes through and cuts the frame once n bytes have passed.
+type cutAfter struct {
+	w  io.Writer
+	cw *Compressor
+	n  int64
+}
+
+func (c *cutAfter) Write(p []byte) (int, error) {
+	if c.n <= 0 {
+		return c.w.Write(p)
+	}
+	k := int(min(int64(len(p)), c.n))
+	n, err := c.w.Write(p[:k])
+	if c.n -= int64(n); err != nil {
+		return n, err
+	}
+	if c.n == 0 {
+		c.cw.Cut()
+	}
+	m, err := c.w.Write(p[k:])
+	return n + m, err
+}
+
+func writeBlob(ctx context.Context, tw io.Writer, r record, blobs Blobs, hash bool) error {
 	if blobs == nil {
 		return fmt.Errorf("writing %s: %w: no blob source", r.name, ErrNilArgument)
 	}

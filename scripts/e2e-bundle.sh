@@ -3,12 +3,12 @@
 # registry (TLS + htpasswd, credentials from docker config.json, CA from
 # SSL_CERT_FILE), then every loader ferry's users have must accept every
 # bundle kind: k3s/rke2's ggcr tarball.Image with a capped zstd reader,
-# containerd (`ctr images import` + check + mount), and skopeo.
+# containerd (`ctr images import` + check + mount), skopeo and podman.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=SCRIPTDIR/lib/e2e.sh
 source scripts/lib/e2e.sh
-e2e_begin e2e-bundle docker-registry containerd ctr skopeo zstd curl openssl perl go
+e2e_begin e2e-bundle docker-registry containerd ctr skopeo podman zstd curl openssl perl go
 start_registry
 start_containerd
 use_registry_auth
@@ -114,5 +114,28 @@ done
 # index.json; the FROM-scratch image is OCI-typed, the others are Docker.
 check "skopeo copy oci-archive:rke2-windows-1809.tar:v1.31.2" \
 	skopeo copy -q "oci-archive:$out/rke2-windows-1809.tar:v1.31.2" "oci:$work/oci-archive:x"
+
+# zstd streams end with a seek table in a skippable frame: the reference
+# decoder must pass over it and find every frame's checksum good.
+for b in "${bundles[@]}"; do
+	[[ $b == *.zst ]] && check "zstd -t $(basename "$b") (seek table skipped)" zstd -q -t "$b"
+done
+
+# podman load (vfs storage in the work dir): every image, under its names.
+# podman 4.3 shares skopeo 1.9's docker-archive reader, which fails on any
+# gzip file, so gzip bundles are handed to it decompressed.
+podman_() { podman --root "$work/podman/root" --runroot "$work/podman/run" --storage-driver vfs --events-backend file "$@"; }
+for b in "${complete_bundles[@]}"; do
+	base=$(basename "$b")
+	src=$b
+	if [[ $b == *.gz ]]; then src=$work/$base.tar; gzip -dc "$b" >"$src"; fi
+	if ! podman_ load -q -i "$src" >"$work/last.log" 2>&1; then
+		bad "podman load $base"; sed 's/^/     /' "$work/last.log" | tail; continue
+	fi
+	"$ferry" list -o json "$b" | sed -n 's/^ *"\([^"]*:[^"]*\)"$/\1/p' | grep -v '^sha256:' | sort -u >"$work/want-names"
+	missing=$(podman_ images --format '{{.Repository}}:{{.Tag}}' | sort -u | comm -13 - "$work/want-names")
+	if [ -n "$missing" ]; then bad "podman load $base: not loaded: $missing"; else ok "podman load $base ($(wc -l <"$work/want-names") names)"; fi
+	podman_ rmi -a -f >/dev/null 2>&1 || true
+done
 
 e2e_end

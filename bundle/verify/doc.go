@@ -10,6 +10,11 @@
 // spills layers that fall behind to temp files, within a budget, and reads a
 // plain tar file by offset.
 //
+// The tar structure is judged by reorder/tarscan, as every ferry reader
+// judges it: an archive the scanner refuses fails the check its sentinel
+// names ("path", "link", "type", "duplicate", "limit", or "archive" for a
+// truncated or malformed stream), and nothing past that entry is read.
+//
 // Platform rules come from registry/platform, the same rules ferry bundle
 // selects images with.
 package verify

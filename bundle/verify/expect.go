@@ -213,7 +213,7 @@ func (v *verifier) checkPlatforms() {
 // archive's report still lists them as passed.
 var structureChecks = []struct{ name, msg string }{
 	{"archive", "a well-formed tar, read to the end"},
-	{"path", "no empty, absolute or .. paths"},
+	{"path", "no empty, absolute, drive-letter or .. paths, with / and \\ alike"},
 	{"link", "no links leaving the archive or dangling"},
 	{"type", "only regular files, directories and links"},
 	{"duplicate", "no name stored twice"},

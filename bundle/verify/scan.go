@@ -13,32 +13,26 @@ import (
 
 	"github.com/rancher/ferry/bundle"
 	"github.com/rancher/ferry/bundle/verify/internal/inflate"
-
 	"github.com/rancher/ferry/reorder"
+	"github.com/rancher/ferry/reorder/tarscan"
 )
 
-// Bounds on what a hostile archive can make Archive hold in memory. Real
-// bundles have hundreds of entries and a few MB of JSON.
-const (
-	maxVerifyEntries = 1 << 17
-	maxMetadataTotal = 64 << 20
-	maxNameLen       = 1024
-	// maxTrailing is how much past the tar's end Archive reads to let the
-	// decompressor check its checksums, and to spot appended data.
-	maxTrailing = 64 << 20
-)
+// maxTrailing is how much past the tar's end Archive reads to let the
+// decompressor check its checksums, and to spot appended data. What the
+// archive itself may hold is bounded by tarscan.DefaultLimits, the limits
+// every ferry reader shares.
+const maxTrailing = 64 << 20
 
 // vEntry is one tar entry as Archive saw it.
 type vEntry struct {
-	name   string // cleaned, as references name it
-	typ    byte
-	size   int64
-	order  int
-	link   string // the cleaned target of a symlink or hard link
-	meta   bool   // small JSON (or legacy metadata) kept in data
-	data   []byte
-	ref    bool // something refers to it
-	sparse bool // stored as a GNU sparse file
+	name  string // canonical, as references name it
+	typ   byte
+	size  int64
+	order int
+	link  string // the canonical target of a symlink or hard link
+	meta  bool   // small JSON (or legacy metadata) kept in data
+	data  []byte
+	ref   bool // something refers to it
 	// Result may be written by a worker: read it only after the pool is
 	// done.
 	inflate.Result
@@ -64,7 +58,9 @@ func (v *verifier) scan(ctx context.Context, src *sourceReader) (fatal bool) {
 		return true
 	}
 	defer done()
-	if v.entriesLoop(ctx, tar.NewReader(r), pool) {
+	// The size stays unknown even for a file read by offset, so that a
+	// truncated file is reported as a truncated stream is, where it ends.
+	if v.entriesLoop(ctx, tarscan.NewScanner(r, -1, tarscan.Limits{}), pool) {
 		return true
 	}
 	pool.Wait()
@@ -88,12 +84,12 @@ func (v *verifier) open(src *sourceReader) (io.Reader, func(), error) {
 	return counted, func() { v.rep.Bytes = counted.n; rc.Close() }, nil
 }
 
-func (v *verifier) entriesLoop(ctx context.Context, tr *tar.Reader, pool *inflate.Pool) bool {
+// entriesLoop records every entry the scanner admits and reads the regular
+// ones. The scanner's verdict on the archive's structure is final: the first
+// entry it refuses ends the pass, as it ends every other ferry reader's.
+func (v *verifier) entriesLoop(ctx context.Context, s *tarscan.Scanner, pool *inflate.Pool) bool {
 	for {
-		if ctx.Err() != nil {
-			return true
-		}
-		h, err := tr.Next()
+		te, err := s.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			if len(v.order) == 0 {
 				v.fail("archive", "", "empty archive: no entries")
@@ -101,31 +97,65 @@ func (v *verifier) entriesLoop(ctx context.Context, tr *tar.Reader, pool *inflat
 			}
 			return false
 		}
-		if err != nil && !errors.Is(err, tar.ErrInsecurePath) {
-			v.archiveError(err)
+		if err != nil {
+			v.archiveError(err, s)
 			return true
 		}
-		// Count every header, kept or not: rejected entries cost a check
-		// each, and a compressed stream of them costs next to nothing.
-		if v.headers++; v.headers > maxVerifyEntries {
-			v.fail("limit", "", "more than %d entries; not a bundle", maxVerifyEntries)
-			return true
-		}
-		e := v.admit(h)
-		if e == nil || !e.regular() {
+		e := v.record(te)
+		if !e.regular() {
 			continue
 		}
 		v.current = e.name
-		if err := v.readEntry(ctx, tr, e, pool); err != nil {
-			v.archiveError(err)
+		if err := v.readEntry(ctx, s, te, e, pool); err != nil {
+			v.archiveError(err, s)
 			return true
 		}
 		v.current = ""
 	}
 }
 
-// archiveError explains why the tar stream ended early, naming where.
-func (v *verifier) archiveError(err error) {
+// record keeps an entry the scanner admitted.
+func (v *verifier) record(te *tarscan.Entry) *vEntry {
+	e := &vEntry{name: te.Name, typ: te.Header.Typeflag, size: te.Size(), order: len(v.order)}
+	switch {
+	case te.Link >= 0:
+		e.link = v.order[te.Link].name
+	case e.typ == tar.TypeSymlink:
+		target := strings.ReplaceAll(te.Header.Linkname, `\`, "/")
+		e.link = bundle.CleanName(path.Join(path.Dir(e.name), target))
+	}
+	v.entries[e.name] = e
+	v.order = append(v.order, e)
+	return e
+}
+
+// checkFor names the check a tarscan verdict fails, so that a report says
+// what every other ferry reader refuses the archive for.
+func checkFor(err error) string {
+	switch {
+	case errors.Is(err, tarscan.ErrUnsafePath):
+		return "path"
+	case errors.Is(err, tarscan.ErrUnsafeLink):
+		return "link"
+	case errors.Is(err, tarscan.ErrUnsupportedType):
+		return "type"
+	case errors.Is(err, tarscan.ErrDuplicate):
+		return "duplicate"
+	case errors.Is(err, tarscan.ErrLimit):
+		return "limit"
+	}
+	return "archive"
+}
+
+// archiveError reports why the pass ended early, naming where.
+func (v *verifier) archiveError(err error, s *tarscan.Scanner) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return // Archive returns the context's error
+	}
+	if name := checkFor(err); name != "archive" {
+		v.fail(name, v.current, "%v", err)
+		return
+	}
 	where := "at the start"
 	if n := len(v.order); n > 0 {
 		where = "after entry " + v.order[n-1].name
@@ -134,13 +164,15 @@ func (v *verifier) archiveError(err error) {
 		where = "in entry " + v.current
 	}
 	switch {
-	case errors.Is(err, errMetadataLimit):
-		v.fail("limit", "", "%v", err)
 	case errors.Is(err, zstd.ErrWindowSizeExceeded), errors.Is(err, zstd.ErrDecoderSizeExceeded):
 		v.add(Check{Name: "archive", Severity: SeverityError, Expected: "zstd window of at most 32 MiB (the k3s/rke2 limit)",
 			Found: "a larger window", Message: fmt.Sprintf("zstd %s: %v", where, err)})
-	case errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, tarscan.ErrTruncated) && s.Offset() == 0 && !errors.Is(err, io.ErrUnexpectedEOF):
+		v.fail("archive", "", "empty archive: no data")
+	case errors.Is(err, tarscan.ErrTruncated) && v.current != "":
 		v.fail("archive", "", "truncated %s", where)
+	case errors.Is(err, tarscan.ErrTruncated):
+		v.fail("archive", "", "%v", err)
 	case errors.Is(err, tar.ErrFieldTooLong):
 		v.fail("archive", "", "tar header %s: %v (names and PAX records are capped at 1 MiB)", where, err)
 	case len(v.order) == 0 && errors.Is(err, tar.ErrHeader):
@@ -150,112 +182,11 @@ func (v *verifier) archiveError(err error) {
 	}
 }
 
-// admit runs the structure checks on a header and records the entry. It
-// returns nil for entries that must not be used (unsafe or duplicate).
-func (v *verifier) admit(h *tar.Header) *vEntry {
-	raw := h.Name
-	shown := raw
-	if len(shown) > 200 {
-		shown = shown[:200] + "…"
-	}
-	if !v.checkPath(raw, shown) {
-		return nil
-	}
-	e := &vEntry{name: bundle.CleanName(raw), typ: h.Typeflag, size: h.Size, order: len(v.order),
-		sparse: h.Typeflag == tar.TypeGNUSparse || hasSparseRecords(h.PAXRecords)}
-	switch h.Typeflag {
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
-		e.typ = tar.TypeReg
-	case tar.TypeDir:
-	case tar.TypeSymlink, tar.TypeLink:
-		if !v.checkLink(e, h) {
-			return nil
-		}
-	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		v.add(Check{Name: "type", Entry: shown, Severity: SeverityError, Expected: "regular files, directories and links",
-			Found: typeName(h.Typeflag), Message: "special file in an image archive"})
-		return nil
-	case tar.TypeXGlobalHeader:
-		return nil
-	default:
-		v.warn("type", shown, "unknown entry type %q ignored", h.Typeflag)
-		return nil
-	}
-	if old, dup := v.entries[e.name]; dup {
-		if old.typ == tar.TypeDir && e.typ == tar.TypeDir {
-			return nil
-		}
-		v.fail("duplicate", e.name, "stored twice (entries %d and %d); loaders disagree on which one counts", old.order+1, e.order+1)
-		return nil
-	}
-	v.entries[e.name] = e
-	v.order = append(v.order, e)
-	return e
-}
-
-func typeName(t byte) string {
-	switch t {
-	case tar.TypeChar:
-		return "character device"
-	case tar.TypeBlock:
-		return "block device"
-	case tar.TypeFifo:
-		return "named pipe"
-	}
-	return fmt.Sprintf("type %q", t)
-}
-
-func (v *verifier) checkPath(raw, shown string) bool {
-	switch {
-	case bundle.CleanName(raw) == "" || bundle.CleanName(raw) == ".":
-		v.fail("path", shown, "empty entry name")
-	case len(raw) > maxNameLen:
-		v.fail("path", shown, "name is %d bytes long, over %d", len(raw), maxNameLen)
-	case strings.HasPrefix(raw, "/"):
-		v.fail("path", shown, "absolute path")
-	case hasDotDot(raw):
-		v.fail("path", shown, "path leaves the archive with ..")
-	default:
-		return true
-	}
-	return false
-}
-
-func hasDotDot(p string) bool {
-	for _, part := range strings.Split(p, "/") {
-		if part == ".." {
-			return true
-		}
-	}
-	return false
-}
-
-// checkLink refuses links whose target lies outside the archive: a symlink
-// is relative to its directory, a hard link to the archive root.
-func (v *verifier) checkLink(e *vEntry, h *tar.Header) bool {
-	target := h.Linkname
-	kind := "hard link"
-	resolved := path.Clean(target)
-	if h.Typeflag == tar.TypeSymlink {
-		kind = "symlink"
-		resolved = path.Join(path.Dir(e.name), target)
-	}
-	if target == "" || strings.HasPrefix(target, "/") || resolved == ".." || strings.HasPrefix(resolved, "../") {
-		v.add(Check{Name: "link", Entry: e.name, Severity: SeverityError, Expected: "a target inside the archive",
-			Found: fmt.Sprintf("%q", target), Message: kind + " points outside the archive"})
-		return false
-	}
-	e.link = bundle.CleanName(resolved)
-	return true
-}
-
-var errMetadataLimit = errors.New("metadata limit")
-
 // readEntry keeps small JSON in memory (hashing it here) and streams
 // everything else to a hashing worker.
-func (v *verifier) readEntry(ctx context.Context, tr *tar.Reader, e *vEntry, pool *inflate.Pool) error {
+func (v *verifier) readEntry(ctx context.Context, s *tarscan.Scanner, te *tarscan.Entry, e *vEntry, pool *inflate.Pool) error {
 	buf := inflate.GetChunk()
-	n, err := fillEntry(tr, *buf)
+	n, err := fillEntry(s, *buf)
 	if err != nil && !errors.Is(err, io.EOF) {
 		inflate.PutChunk(buf)
 		return err
@@ -263,7 +194,7 @@ func (v *verifier) readEntry(ctx context.Context, tr *tar.Reader, e *vEntry, poo
 	rank := bundle.MetadataRank(e.name, e.size, (*buf)[:min(n, inflate.SniffLen)])
 	if rank < reorder.Bulk && e.size <= bundle.MaxSmallMetadata {
 		defer inflate.PutChunk(buf)
-		return v.readMeta(tr, e, (*buf)[:n], errors.Is(err, io.EOF))
+		return v.readMeta(s, e, (*buf)[:n])
 	}
 	if rank < reorder.Bulk {
 		v.add(Check{Name: "limit", Entry: e.name, Severity: SeverityError, Expected: fmt.Sprintf("at most %d bytes of JSON", bundle.MaxSmallMetadata),
@@ -271,25 +202,25 @@ func (v *verifier) readEntry(ctx context.Context, tr *tar.Reader, e *vEntry, poo
 	} else if v.firstBulk == "" {
 		v.firstBulk = e.name
 	}
-	if rest := v.sectionFor(e, n); rest != nil && err == nil {
+	if rest := v.sectionFor(te, n); rest != nil && err == nil {
 		pool.OpenAt(ctx, &e.Result, e.size, buf, n, rest)
-		return nil // the tar reader seeks past the rest
+		return nil // the scanner seeks past the rest
 	}
-	s := pool.Open(&e.Result, e.size, (*buf)[:n])
+	st := pool.Open(&e.Result, e.size, (*buf)[:n])
 	for {
-		s.Send(buf, n)
+		st.Send(buf, n)
 		if errors.Is(err, io.EOF) {
-			s.End(nil)
+			st.End(nil)
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
-			s.End(err)
+			st.End(err)
 			return err
 		}
 		buf = inflate.GetChunk()
-		if n, err = fillEntry(tr, *buf); err != nil && !errors.Is(err, io.EOF) {
+		if n, err = fillEntry(s, *buf); err != nil && !errors.Is(err, io.EOF) {
 			inflate.PutChunk(buf)
-			s.End(err)
+			st.End(err)
 			return err
 		}
 	}
@@ -308,17 +239,12 @@ func fillEntry(r io.Reader, buf []byte) (int, error) {
 	return n, nil
 }
 
-func (v *verifier) readMeta(tr *tar.Reader, e *vEntry, head []byte, done bool) error {
-	if v.metaBytes += e.size; v.metaBytes > maxMetadataTotal {
-		return fmt.Errorf("%w: over %d bytes of JSON in total at %s", errMetadataLimit, maxMetadataTotal, e.name)
-	}
-	data := append(make([]byte, 0, e.size), head...)
-	if !done {
-		rest, err := io.ReadAll(tr)
-		if err != nil {
-			return err
-		}
-		data = append(data, rest...)
+// readMeta reads the rest of a metadata entry through the scanner, which
+// charges it to the metadata budget every ferry reader shares.
+func (v *verifier) readMeta(s *tarscan.Scanner, e *vEntry, head []byte) error {
+	data, err := s.ReadAll(head)
+	if err != nil {
+		return err
 	}
 	e.meta, e.data, e.Hashed = true, data, true
 	e.Blob = inflate.Blob{Digest: inflate.SHA256(data), Kind: inflate.Sniff(data)}

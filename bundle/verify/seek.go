@@ -1,10 +1,12 @@
 package verify
 
 import (
+	"bufio"
+	"bytes"
 	"io"
-	"strings"
 
-	"github.com/rancher/ferry/bundle/verify/internal/inflate"
+	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/reorder/tarscan"
 )
 
 // seekableTar returns the archive as a section reader when it is a plain
@@ -27,35 +29,26 @@ func seekableTar(src *sourceReader) *io.SectionReader {
 	}
 	head := make([]byte, 4)
 	n, _ := src.ReadAt(head, base)
-	if k := inflate.Sniff(head[:n]); k == inflate.KindZstd || k == inflate.KindGzip {
+	// bundle's detection, so that a zstd stream opening with a skippable
+	// frame (pzstd's) is zstd here too.
+	if c, err := bundle.DetectCompression(bufio.NewReader(bytes.NewReader(head[:n]))); err != nil || c != bundle.None {
 		return nil
 	}
 	return io.NewSectionReader(src, base, end-base)
 }
 
-// sectionFor returns the rest of e, past the n bytes the tar reader has
-// read, as a reader of its own, or nil to read e from the tar stream: when
-// the archive is not read by offset, when e ends in its first chunk, when
-// e is sparse (its bytes are not stored as they read), or when e runs past
-// the end of the archive, so that the tar reader reports the truncation
-// where it is.
-func (v *verifier) sectionFor(e *vEntry, n int) *io.SectionReader {
-	if v.seek == nil || e.sparse || e.size <= int64(n) {
+// sectionFor returns the rest of te, past the n bytes the scanner has
+// read, as a reader of its own, or nil to read it through the scanner:
+// when the archive is not read by offset, when the entry ends in its first
+// chunk, or when it runs past the end of the archive, so that the scanner
+// reports the truncation where it is.
+func (v *verifier) sectionFor(te *tarscan.Entry, n int) *io.SectionReader {
+	size := te.Size()
+	if v.seek == nil || size <= int64(n) {
 		return nil
 	}
-	pos, err := v.seek.Seek(0, io.SeekCurrent)
-	if err != nil || pos+e.size-int64(n) > v.seek.Size() {
+	if te.DataOffset+size > v.seek.Size() {
 		return nil
 	}
-	return io.NewSectionReader(v.seek, pos, e.size-int64(n))
-}
-
-// hasSparseRecords tells PAX sparse files, which a tar reader expands.
-func hasSparseRecords(pax map[string]string) bool {
-	for k := range pax {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return true
-		}
-	}
-	return false
+	return io.NewSectionReader(v.seek, te.DataOffset+int64(n), size-int64(n))
 }

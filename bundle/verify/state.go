@@ -16,11 +16,9 @@ type verifier struct {
 	rep       *Report
 	entries   map[string]*vEntry
 	order     []*vEntry
-	firstBulk string // the first entry that is not metadata
-	outOfOrd  string // the first metadata entry after firstBulk
-	metaBytes int64
-	current   string // the entry being read, for errors
-	headers   int
+	firstBulk string            // the first entry that is not metadata
+	outOfOrd  string            // the first metadata entry after firstBulk
+	current   string            // the entry being read, for errors
 	seek      *io.SectionReader // the archive, when read by offset
 	localErr  error             // a spill file failed us
 	spilled   inflate.Stats

@@ -11,17 +11,24 @@ type Limits struct {
 	// HeaderBytes is the most header bytes (PAX and GNU long-name blocks
 	// included) one entry may have.
 	HeaderBytes int64
-	// Buffered is the most bytes ReadAll returns over the whole archive:
-	// the metadata a reader holds in memory.
+	// Buffered is the most metadata bytes (see Charge) over the whole
+	// archive: what a reader holds in memory.
 	Buffered int64
+	// MetadataEntry is the largest single metadata entry.
+	MetadataEntry int64
 }
+
+// DefaultMetadataEntry is the default Limits.MetadataEntry: configs and
+// manifests are kilobytes, so anything bigger is a layer or data file.
+const DefaultMetadataEntry = 4 << 20
 
 // DefaultLimits are the limits every ferry reader applies.
 var DefaultLimits = Limits{
-	Entries:     1 << 17,
-	NameLen:     1024,
-	HeaderBytes: 1 << 20,
-	Buffered:    32 << 20,
+	Entries:       1 << 17,
+	NameLen:       1024,
+	HeaderBytes:   1 << 20,
+	Buffered:      32 << 20,
+	MetadataEntry: DefaultMetadataEntry,
 }
 
 // orDefault fills zero fields from DefaultLimits.
@@ -38,6 +45,9 @@ func (l Limits) orDefault() Limits {
 	}
 	if l.Buffered > 0 {
 		d.Buffered = l.Buffered
+	}
+	if l.MetadataEntry > 0 {
+		d.MetadataEntry = l.MetadataEntry
 	}
 	return d
 }

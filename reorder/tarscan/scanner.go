@@ -140,24 +140,36 @@ func (s *Scanner) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// ReadAll returns the current entry's whole data, given the first bytes
-// the caller has already read (nil if none), in one allocation of the
-// entry's size. It refuses entries over max bytes and charges the size to
-// Limits.Buffered, which bounds what every caller together holds.
-func (s *Scanner) ReadAll(head []byte, max int64) ([]byte, error) {
+// Charge counts the current entry as metadata: a reader holds it in
+// memory, or would. Every reader charges the same entries (those its rank
+// function calls metadata), so they agree on which archives are too big:
+// an entry over Limits.MetadataEntry, or all of them together over
+// Limits.Buffered, is ErrLimit.
+func (s *Scanner) Charge() error {
 	e := &s.entries[len(s.entries)-1]
 	size := e.Size()
-	if size > max {
-		return nil, fmt.Errorf("%w: %s is %d bytes, over %d", ErrLimit, e.Name, size, max)
+	if size > s.l.MetadataEntry {
+		return fmt.Errorf("%w: %s is %d bytes, over %d for metadata", ErrLimit, e.Name, size, s.l.MetadataEntry)
 	}
 	if s.buffered+size > s.l.Buffered {
-		return nil, fmt.Errorf("%w: metadata over %d MiB in total, at %s", ErrLimit, s.l.Buffered>>20, e.Name)
-	}
-	if int64(len(head)) > size {
-		return nil, fmt.Errorf("%w: %s: %d bytes read of %d", ErrMalformed, e.Name, len(head), size)
+		return fmt.Errorf("%w: metadata over %d MiB in total, at %s", ErrLimit, s.l.Buffered>>20, e.Name)
 	}
 	s.buffered += size
-	data := make([]byte, size)
+	return nil
+}
+
+// ReadAll charges the current entry (see Charge) and returns its whole
+// data, given the first bytes the caller has already read (nil if none),
+// in one allocation of the entry's size.
+func (s *Scanner) ReadAll(head []byte) ([]byte, error) {
+	if err := s.Charge(); err != nil {
+		return nil, err
+	}
+	e := &s.entries[len(s.entries)-1]
+	if int64(len(head)) > e.Size() {
+		return nil, fmt.Errorf("%w: %s: %d bytes read of %d", ErrMalformed, e.Name, len(head), e.Size())
+	}
+	data := make([]byte, e.Size())
 	copy(data, head)
 	if _, err := io.ReadFull(s, data[len(head):]); err != nil {
 		if errors.Is(err, io.EOF) {

@@ -10,6 +10,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/reorder/tarscan"
 )
 
 // Case is one archive for Verify and what the verdict must be.
@@ -22,6 +23,13 @@ type Case struct {
 	// Check is a check that must fail; Mention must appear in one failed
 	// check of that name (entry, message, expected or found).
 	Check, Mention string
+	// Reject, when set, is the tarscan sentinel every ferry reader (list,
+	// Open, verify, reorder) must refuse the archive with: a fault in the
+	// tar itself, or an archive over tarscan's limits. Verify reports it as
+	// Check. Cases without it are either valid for every reader (WantOK) or
+	// break only what verify alone checks: digests, sizes, and whether the
+	// metadata agrees with itself and with the blobs.
+	Reject error
 }
 
 // Zstd compresses b; opts replace the defaults.
@@ -55,6 +63,7 @@ func Corpus() []Case {
 	cases = append(cases, integrityCases(f)...)
 	cases = append(cases, metadataCases(f)...)
 	cases = append(cases, otherFormatCases()...)
+	cases = append(cases, readerCases(f)...)
 	return cases
 }
 
@@ -85,17 +94,17 @@ func streamCases(f *Fixture) []Case {
 	badSum := bytes.Clone(f.Tar)
 	badSum[HeaderOffset(f.Tar, f.Layer)+148] ^= 0x01 // the header checksum field
 	return []Case{
-		{Name: "empty file", Data: nil, Check: "archive", Mention: "empty"},
+		{Name: "empty file", Data: nil, Check: "archive", Mention: "empty", Reject: tarscan.ErrTruncated},
 		{Name: "empty tar", Data: make([]byte, 1024), Check: "archive", Mention: "empty"},
-		{Name: "random bytes", Data: garbage, Check: "archive", Mention: "not a tar"},
-		{Name: "truncated in first header", Data: f.Tar[:100], Check: "archive", Mention: "truncated"},
-		{Name: "truncated in index.json", Data: f.Tar[:512*3+20], Check: "archive", Mention: "truncated in entry index.json"},
-		{Name: "truncated in a layer", Data: f.Tar[:layerAt], Check: "archive", Mention: "truncated in entry " + f.Layer},
-		{Name: "truncated zstd", Data: zst[:len(zst)*6/10], Check: "archive", Mention: "truncated"},
-		{Name: "truncated gzip", Data: gz[:len(gz)/2], Check: "archive", Mention: "truncated"},
+		{Name: "random bytes", Data: garbage, Check: "archive", Mention: "not a tar", Reject: tarscan.ErrMalformed},
+		{Name: "truncated in first header", Data: f.Tar[:100], Check: "archive", Mention: "truncated", Reject: tarscan.ErrTruncated},
+		{Name: "truncated in index.json", Data: f.Tar[:512*3+20], Check: "archive", Mention: "truncated in entry index.json", Reject: tarscan.ErrTruncated},
+		{Name: "truncated in a layer", Data: f.Tar[:layerAt], Check: "archive", Mention: "truncated in entry " + f.Layer, Reject: tarscan.ErrTruncated},
+		{Name: "truncated zstd", Data: zst[:len(zst)*6/10], Check: "archive", Mention: "truncated", Reject: tarscan.ErrTruncated},
+		{Name: "truncated gzip", Data: gz[:len(gz)/2], Check: "archive", Mention: "truncated", Reject: tarscan.ErrTruncated},
 		{Name: "gzip checksum wrong", Data: gzBadCRC, Check: "archive", Mention: "checksum"},
 		{Name: "zstd window over 32 MiB", Data: BigWindow(f.Tar), Check: "archive", Mention: "zstd window"},
-		{Name: "corrupt tar header checksum", Data: badSum, Check: "archive", Mention: "unreadable"},
+		{Name: "corrupt tar header checksum", Data: badSum, Check: "archive", Mention: "unreadable", Reject: tarscan.ErrMalformed},
 	}
 }
 
@@ -110,23 +119,23 @@ func structureCases(f *Fixture) []Case {
 	longName := strings.Repeat("deep/", 1700) + "file"
 	dupIndex := Reg(bundle.IndexFile, []byte(`{"schemaVersion":2,"manifests":[]}`))
 	return []Case{
-		{Name: "dot-dot path", Data: with(Reg("../evil", []byte("x"))), Check: "path", Mention: "../evil"},
-		{Name: "absolute path", Data: with(Reg("/etc/evil", []byte("x"))), Check: "path", Mention: "/etc/evil"},
-		{Name: "symlink out", Data: with(link("blobs/escape", "../../etc/passwd", tar.TypeSymlink)), Check: "link", Mention: "blobs/escape"},
-		{Name: "absolute symlink", Data: with(link("abs", "/etc/passwd", tar.TypeSymlink)), Check: "link", Mention: "abs"},
-		{Name: "hardlink out", Data: with(link("hl", "/etc/passwd", tar.TypeLink)), Check: "link", Mention: "hl"},
-		{Name: "hardlink dot-dot", Data: with(link("hl2", "../x", tar.TypeLink)), Check: "link", Mention: "hl2"},
-		{Name: "dangling hardlink", Data: with(link("hl3", "blobs/sha256/none", tar.TypeLink)), Check: "link", Mention: "hl3"},
-		{Name: "character device", Data: with(dev), Check: "type", Mention: "dev/console"},
-		{Name: "named pipe", Data: with(fifo), Check: "type", Mention: "pipe"},
-		{Name: "duplicate layer", Data: with(es[Find(es, f.Layer)]), Check: "duplicate", Mention: f.Layer},
-		{Name: "duplicate index.json", Data: with(dupIndex), Check: "duplicate", Mention: bundle.IndexFile},
-		{Name: "2 MiB PAX record", Data: PAXBomb(es, 2<<20), Check: "archive", Mention: "header"},
-		{Name: "8 KiB name", Data: with(Reg(longName, []byte("x"))), Check: "path", Mention: "over 1024"},
+		{Name: "dot-dot path", Data: with(Reg("../evil", []byte("x"))), Check: "path", Mention: "../evil", Reject: tarscan.ErrUnsafePath},
+		{Name: "absolute path", Data: with(Reg("/etc/evil", []byte("x"))), Check: "path", Mention: "/etc/evil", Reject: tarscan.ErrUnsafePath},
+		{Name: "symlink out", Data: with(link("blobs/escape", "../../etc/passwd", tar.TypeSymlink)), Check: "link", Mention: "blobs/escape", Reject: tarscan.ErrUnsafeLink},
+		{Name: "absolute symlink", Data: with(link("abs", "/etc/passwd", tar.TypeSymlink)), Check: "link", Mention: "abs", Reject: tarscan.ErrUnsafeLink},
+		{Name: "hardlink out", Data: with(link("hl", "/etc/passwd", tar.TypeLink)), Check: "link", Mention: "hl", Reject: tarscan.ErrUnsafeLink},
+		{Name: "hardlink dot-dot", Data: with(link("hl2", "../x", tar.TypeLink)), Check: "link", Mention: "hl2", Reject: tarscan.ErrUnsafeLink},
+		{Name: "dangling hardlink", Data: with(link("hl3", "blobs/sha256/none", tar.TypeLink)), Check: "link", Mention: "hl3", Reject: tarscan.ErrUnsafeLink},
+		{Name: "character device", Data: with(dev), Check: "type", Mention: "dev/console", Reject: tarscan.ErrUnsupportedType},
+		{Name: "named pipe", Data: with(fifo), Check: "type", Mention: "pipe", Reject: tarscan.ErrUnsupportedType},
+		{Name: "duplicate layer", Data: with(es[Find(es, f.Layer)]), Check: "duplicate", Mention: f.Layer, Reject: tarscan.ErrDuplicate},
+		{Name: "duplicate index.json", Data: with(dupIndex), Check: "duplicate", Mention: bundle.IndexFile, Reject: tarscan.ErrDuplicate},
+		{Name: "2 MiB PAX record", Data: PAXBomb(es, 2<<20), Check: "archive", Mention: "header", Reject: tarscan.ErrMalformed},
+		{Name: "8 KiB name", Data: with(Reg(longName, []byte("x"))), Check: "path", Mention: "over 1024", Reject: tarscan.ErrUnsafePath},
 		{Name: "unreferenced file", Data: with(Reg("notes.txt", []byte("hello"))), Check: "extra", Mention: "notes.txt"},
 		{Name: "blob not named by digest", Data: with(Reg("blobs/sha256/notadigest", []byte("x"))), Check: "blob-digest", Mention: "blobs/sha256/notadigest"},
-		{Name: "empty name", Data: with(Reg(".", []byte("x"))), Check: "path", Mention: "empty"},
-		{Name: "140k empty entries, zstd", Data: Zstd(ManyEntries(140_000)), Check: "limit", Mention: "entries"},
+		{Name: "empty name", Data: with(Reg(".", []byte("x"))), Check: "path", Mention: "empty", Reject: tarscan.ErrUnsafePath},
+		{Name: "140k empty entries, zstd", Data: Zstd(ManyEntries(140_000)), Check: "limit", Mention: "entries", Reject: tarscan.ErrLimit},
 	}
 }
 
@@ -214,7 +223,7 @@ func metadataCases(f *Fixture) []Case {
 		{Name: "invalid manifest.json", Data: replace(bundle.ManifestFile, []byte(`[{"Config":`)), Check: "json", Mention: bundle.ManifestFile},
 		{Name: "invalid repositories", Data: replace(bundle.RepositoriesFile, []byte(`{"x":`)), Check: "json", Mention: bundle.RepositoriesFile},
 		{Name: "invalid config JSON", Data: replace(f.Config, []byte(`{"os": windows}`)), Check: "json", Mention: f.Config},
-		{Name: "8 MiB index.json", Data: replace(bundle.IndexFile, bigJSON), Check: "limit", Mention: bundle.IndexFile},
+		{Name: "8 MiB index.json", Data: replace(bundle.IndexFile, bigJSON), Check: "limit", Mention: bundle.IndexFile, Reject: tarscan.ErrLimit},
 		{Name: "manifest.json config missing", Data: editJSON(bundle.ManifestFile, func(v any) any { first(v)["Config"] = missingCfg; return v }), Check: "missing", Mention: missingCfg},
 		{Name: "manifest.json layer missing", Data: editJSON(bundle.ManifestFile, func(v any) any {
 			first(v)["Layers"].([]any)[1] = "layers/missing.tar.gz"
