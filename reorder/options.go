@@ -101,15 +101,15 @@ func WithMaxEntries(n int) Option {
 	}
 }
 
-// WithMaxMetadata bounds the bytes of the entries ranked below Bulk, header
-// blocks and padding included (default tarscan.DefaultLimits.Buffered): the
-// bytes held in memory when the input is read twice. It applies however the
-// input is read, so the verdict does not depend on the strategy. n must not
-// be negative; 0 admits no metadata.
+// WithMaxMetadata bounds the bytes of all the entries ranked below Bulk
+// together (default tarscan.DefaultLimits.Buffered; one such entry may have
+// at most tarscan.DefaultMetadataEntry): what is held in memory when the
+// input is read twice. It applies however the input is read, so the verdict
+// does not depend on the strategy. n must be at least 1.
 func WithMaxMetadata(n int64) Option {
 	return func(o *options) error {
-		if n < 0 {
-			return fmt.Errorf("%w: max metadata %d bytes", ErrInvalidArgument, n)
+		if n < 1 {
+			return fmt.Errorf("%w: max metadata %d bytes: at least 1", ErrInvalidArgument, n)
 		}
 		o.limits.Buffered = n
 		return nil

@@ -30,11 +30,10 @@ func (r record) meta() bool { return r.rank < Bulk }
 // byte ranges and limits are tarscan's, so reorder accepts exactly what
 // ferry's other readers accept.
 type scanner struct {
-	o         *options
-	ts        *tarscan.Scanner
-	recs      []record
-	head      []byte
-	metaBytes int64
+	o    *options
+	ts   *tarscan.Scanner
+	recs []record
+	head []byte
 }
 
 // newScanner reads the tar stream r of size bytes (-1 when unknown). When r
@@ -56,13 +55,12 @@ func (s *scanner) next(ctx context.Context) (record, error) {
 		return record{}, err
 	}
 	rec := record{name: e.Name, idx: e.Index, off: e.Offset, end: e.End, rank: s.rank(e, head)}
-	// The metadata is charged whichever way the input is read, so that
-	// every strategy gives the same verdict, and the reread strategy, which
-	// holds it in memory, stays within the limit.
+	// Metadata is charged to tarscan's budget whichever way the input is
+	// read, so that every strategy, and every other ferry reader, gives the
+	// same verdict, and the reread strategy, which holds it, stays bounded.
 	if rec.meta() {
-		s.metaBytes += rec.size()
-		if l := s.o.limits.Buffered; s.metaBytes > l {
-			return record{}, fmt.Errorf("%w: metadata over %d bytes in total, at %q", ErrLimit, l, rec.name)
+		if err := s.ts.Charge(); err != nil {
+			return record{}, err
 		}
 	}
 	s.recs = append(s.recs, rec)
