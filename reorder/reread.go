@@ -171,6 +171,7 @@ func rereadSecond(ctx context.Context, o *options, out *output, want []record, b
 		var dst io.Writer
 		if !rec.meta() {
 			dst = out
+			out.entry(rec)
 		}
 		if err := rt.claim(rec, dst); err != nil {
 			return err

@@ -18,6 +18,7 @@ type record struct {
 	name string // canonical, for error messages and the second pass
 	idx  int    // position in the input
 	off  int64  // first header block (PAX and GNU long-name blocks included)
+	data int64  // first data byte
 	end  int64  // first byte after the data's padding
 	rank int    // effective rank, clamped to Bulk
 }
@@ -54,7 +55,7 @@ func (s *scanner) next(ctx context.Context) (record, error) {
 	if err != nil {
 		return record{}, err
 	}
-	rec := record{name: e.Name, idx: e.Index, off: e.Offset, end: e.End, rank: s.rank(e, head)}
+	rec := record{name: e.Name, idx: e.Index, off: e.Offset, data: e.DataOffset, end: e.End, rank: s.rank(e, head)}
 	// Metadata is charged to tarscan's budget whichever way the input is
 	// read, so that every strategy, and every other ferry reader, gives the
 	// same verdict, and the reread strategy, which holds it, stays bounded.
