@@ -51,6 +51,10 @@ func (b *builder) add(a *bundle.Archive) error {
 			return fmt.Errorf("%s: %w", n, err)
 		}
 		r := b.repo(repo)
+		if same, ok := r.digests[m.Digest]; ok {
+			m = same // one image under several names or in several archives
+		}
+		m.Names = append(m.Names, n)
 		r.digests[m.Digest] = m
 		if tag != "" {
 			b.tagged[repo][tag] = append(b.tagged[repo][tag], m)
@@ -154,13 +158,17 @@ func (b *builder) source(a *bundle.Archive, d v1.Descriptor, m *Manifest) error 
 func (b *builder) resolveTags() error {
 	for repo, tags := range b.tagged {
 		r := b.c.repos[repo]
-		for _, children := range tags {
-			for _, c := range children {
-				if s, ok := b.sourceOf[c.Digest]; ok {
-					if _, err := b.upstream(r, s); err != nil {
-						return fmt.Errorf("%s: %w", repo, err)
-					}
+		var images []*Manifest
+		for _, m := range r.digests {
+			images = append(images, m)
+		}
+		for _, m := range images {
+			if s, ok := b.sourceOf[m.Digest]; ok {
+				up, err := b.upstream(r, s)
+				if err != nil {
+					return fmt.Errorf("%s: %w", repo, err)
 				}
+				m.List = up
 			}
 		}
 		for tag, children := range tags {
