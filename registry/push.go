@@ -94,7 +94,9 @@ type PushReport struct {
 	BlobsMounted  int   `json:"blobsMounted"`
 	BlobsExisting int   `json:"blobsExisting"`
 	BytesUploaded int64 `json:"bytesUploaded"`
-	DryRun        bool  `json:"dryRun,omitempty"`
+	// DryRun is set when nothing was sent: the counts are what a push
+	// would upload, mount or find in place.
+	DryRun bool `json:"dryRun,omitempty"`
 }
 
 // Action is what Push did to a reference.

@@ -126,7 +126,7 @@ func (r *pushRun) sendBlob(ctx context.Context, dst name.Repository, d v1.Descri
 		case r.o.dryRun && home != nil:
 			return blobMounted, 0, nil
 		case r.o.dryRun:
-			return blobUploaded, 0, nil
+			return blobUploaded, d.Size, nil
 		}
 	}
 	b := &pushBlob{cat: r.cat, desc: d, progress: progressWriter(r.o.progress)}
