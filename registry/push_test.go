@@ -122,7 +122,7 @@ func TestPushMergesPerVersionBundles(t *testing.T) {
 	if got, _ := m.digest(t, tag); got != f.w1809.Descriptor.Digest {
 		t.Fatalf("after 1809: tag is %s, want the 1809 image %s", got, f.w1809.Descriptor.Digest)
 	}
-	if r := reportFor(t, rep, tag); r.Action != ActionPushed || r.Source != pushRuntime || r.Uploaded != 3 {
+	if r := reportFor(t, rep, tag); r.Action != ActionPushed || r.Source != pushRuntime || r.Blobs != 3 || r.Uploaded+r.Mounted != 3 {
 		t.Fatalf("1809 report %+v", r)
 	}
 	if rep.BlobsMounted != 1 || m.mounted != 1 {
