@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -34,7 +35,7 @@ func (b *builder) add(a *bundle.Archive) error {
 		return err
 	}
 	for _, d := range im.Manifests {
-		n := d.Annotations[bundle.AnnotationContainerdName]
+		n := imageName(d)
 		if n == "" || !d.MediaType.IsImage() {
 			continue // unnamed images and nested indexes: nothing to serve them under
 		}
@@ -64,6 +65,20 @@ func (b *builder) add(a *bundle.Archive) error {
 		}
 	}
 	return nil
+}
+
+// imageName is the name an index.json entry gives its image: containerd's
+// annotation, else an OCI ref.name that is a whole name (skopeo and podman
+// OCI archives write the name given there); a ref.name that is only a tag
+// ("v1") names no repository.
+func imageName(d v1.Descriptor) string {
+	if n := d.Annotations[bundle.AnnotationContainerdName]; n != "" {
+		return n
+	}
+	if n := d.Annotations[bundle.AnnotationRefName]; strings.Contains(n, "/") {
+		return n
+	}
+	return ""
 }
 
 func (b *builder) repo(name string) *repository {
