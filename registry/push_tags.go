@@ -99,6 +99,12 @@ func (r *pushRun) mergeTag(ctx context.Context, p *tagPlan, desc *remote.Descrip
 			combined = append(combined, d)
 		}
 	}
+	if sameEntries(theirs, combined) {
+		// The registry's list holds these very images already, perhaps in
+		// another order or written by an earlier merge: leave it.
+		p.digest, p.mediaType, p.action = desc.Digest, desc.MediaType, ActionUnchanged
+		return nil
+	}
 	if len(combined) == len(ours) {
 		p.set(p.ours, ActionOverwritten)
 		return nil
@@ -120,6 +126,22 @@ func (r *pushRun) mergeTag(ctx context.Context, p *tagPlan, desc *remote.Descrip
 		p.platforms = append(p.platforms, d.Platform)
 	}
 	return nil
+}
+
+func sameEntries(a, b []v1.Descriptor) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	in := map[v1.Hash]bool{}
+	for _, d := range a {
+		in[d.Digest] = true
+	}
+	for _, d := range b {
+		if !in[d.Digest] {
+			return false
+		}
+	}
+	return true
 }
 
 // entriesOf lists a list's entries, or describes a single image with the

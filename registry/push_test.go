@@ -139,6 +139,14 @@ func TestPushMergesPerVersionBundles(t *testing.T) {
 		t.Fatalf("ltsc2022 report %+v", r)
 	}
 
+	// Both bundles at once give the catalog's own merged list; the
+	// registry's holds the same images, so it stays.
+	m.reset()
+	rep = m.pushCatalog(t, f.catalog(t, [][]bundle.Image{{f.w1809}, {f.w2022}}), m.host)
+	if w := m.writes(); len(w) != 0 || reportFor(t, rep, tag).Action != ActionUnchanged {
+		t.Fatalf("same two images again wrote %v; report %+v", w, reportFor(t, rep, tag))
+	}
+
 	rep = m.pushCatalog(t, f.catalog(t, [][]bundle.Image{{f.lin}}), m.host)
 	got, raw = m.digest(t, tag)
 	if got != f.upstream.Descriptor.Digest || !bytes.Equal(raw, f.upstream.Manifest) {
