@@ -5,9 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -258,5 +263,41 @@ func TestPushOnExistingTag(t *testing.T) {
 	})
 	if _, err := ParseOnExistingTag("replace"); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("bad mode: %v", err)
+	}
+}
+
+// A registry that refuses URL-bearing layer descriptors, as distribution
+// does without validation.manifests.urls.allow, gets a clear error; the
+// foreign layer the bundle carries was uploaded first.
+func TestPushForeignLayersRejected(t *testing.T) {
+	blobs := verifytest.Blobs{}
+	foreign := verifytest.Foreign(verifytest.GzipLayer(verifytest.TarLayer(7, 4096)), "https://mcr.microsoft.com/v2/windows/nanoserver/blobs/sha256:0")
+	img := verifytest.Image("docker.io/rancher/pause:3.6", "3.6", verifytest.Win1809, []verifytest.Layer{foreign}, blobs)
+	f := &pushFixture{blobs: blobs}
+	c := f.catalog(t, [][]bundle.Image{{img}})
+	reg := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	var uploaded bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+			body, _ := io.ReadAll(r.Body)
+			if bytes.Contains(body, []byte(`"urls"`)) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				w.Write([]byte(`{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"invalid URL on layer"}]}`))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		if r.Method == http.MethodPut && r.URL.Query().Get("digest") == verifytest.Hash(foreign.Blob).String() {
+			uploaded = true
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	client := newClient(t, WithInsecureRegistries(host), WithRetryBackoff(remote.Backoff{Steps: 1}))
+	_, err := client.Push(context.Background(), c, host)
+	if !errors.Is(err, ErrForeignLayersRejected) || !strings.Contains(err.Error(), "validation.manifests.urls.allow") || !uploaded {
+		t.Fatalf("got %v (foreign layer uploaded: %v)", err, uploaded)
 	}
 }
