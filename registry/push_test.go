@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
@@ -276,7 +277,7 @@ func TestPushForeignLayersRejected(t *testing.T) {
 	f := &pushFixture{blobs: blobs}
 	c := f.catalog(t, [][]bundle.Image{{img}})
 	reg := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
-	var uploaded bool
+	var uploaded atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
 			body, _ := io.ReadAll(r.Body)
@@ -289,7 +290,7 @@ func TestPushForeignLayersRejected(t *testing.T) {
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		if r.Method == http.MethodPut && r.URL.Query().Get("digest") == verifytest.Hash(foreign.Blob).String() {
-			uploaded = true
+			uploaded.Store(true)
 		}
 		reg.ServeHTTP(w, r)
 	}))
@@ -297,7 +298,7 @@ func TestPushForeignLayersRejected(t *testing.T) {
 	host := strings.TrimPrefix(srv.URL, "http://")
 	client := newClient(t, WithInsecureRegistries(host), WithRetryBackoff(remote.Backoff{Steps: 1}))
 	_, err := client.Push(context.Background(), c, host)
-	if !errors.Is(err, ErrForeignLayersRejected) || !strings.Contains(err.Error(), "validation.manifests.urls.allow") || !uploaded {
-		t.Fatalf("got %v (foreign layer uploaded: %v)", err, uploaded)
+	if !errors.Is(err, ErrForeignLayersRejected) || !strings.Contains(err.Error(), "validation.manifests.urls.allow") || !uploaded.Load() {
+		t.Fatalf("got %v (foreign layer uploaded: %v)", err, uploaded.Load())
 	}
 }
