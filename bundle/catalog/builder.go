@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -34,7 +35,7 @@ func (b *builder) add(a *bundle.Archive) error {
 		return err
 	}
 	for _, d := range im.Manifests {
-		n := d.Annotations[bundle.AnnotationContainerdName]
+		n := imageName(d)
 		if n == "" || !d.MediaType.IsImage() {
 			continue // unnamed images and nested indexes: nothing to serve them under
 		}
@@ -51,6 +52,10 @@ func (b *builder) add(a *bundle.Archive) error {
 			return fmt.Errorf("%s: %w", n, err)
 		}
 		r := b.repo(repo)
+		if same, ok := r.digests[m.Digest]; ok {
+			m = same // one image under several names or in several archives
+		}
+		m.Names = append(m.Names, n)
 		r.digests[m.Digest] = m
 		if tag != "" {
 			b.tagged[repo][tag] = append(b.tagged[repo][tag], m)
@@ -60,6 +65,20 @@ func (b *builder) add(a *bundle.Archive) error {
 		}
 	}
 	return nil
+}
+
+// imageName is the name an index.json entry gives its image: containerd's
+// annotation, else an OCI ref.name that is a whole name (skopeo and podman
+// OCI archives write the name given there); a ref.name that is only a tag
+// ("v1") names no repository.
+func imageName(d v1.Descriptor) string {
+	if n := d.Annotations[bundle.AnnotationContainerdName]; n != "" {
+		return n
+	}
+	if n := d.Annotations[bundle.AnnotationRefName]; strings.Contains(n, "/") {
+		return n
+	}
+	return ""
 }
 
 func (b *builder) repo(name string) *repository {
@@ -154,13 +173,17 @@ func (b *builder) source(a *bundle.Archive, d v1.Descriptor, m *Manifest) error 
 func (b *builder) resolveTags() error {
 	for repo, tags := range b.tagged {
 		r := b.c.repos[repo]
-		for _, children := range tags {
-			for _, c := range children {
-				if s, ok := b.sourceOf[c.Digest]; ok {
-					if _, err := b.upstream(r, s); err != nil {
-						return fmt.Errorf("%s: %w", repo, err)
-					}
+		var images []*Manifest
+		for _, m := range r.digests {
+			images = append(images, m)
+		}
+		for _, m := range images {
+			if s, ok := b.sourceOf[m.Digest]; ok {
+				up, err := b.upstream(r, s)
+				if err != nil {
+					return fmt.Errorf("%s: %w", repo, err)
 				}
+				m.List = up
 			}
 		}
 		for tag, children := range tags {

@@ -37,6 +37,12 @@ type Manifest struct {
 	// Upstream is true for an index served with the bytes it was
 	// published with, false for one merged here.
 	Upstream bool
+	// Names are the names the archives give an image, as written there
+	// (docker.io/rancher/x:1, before any map or prefix); nil for an index.
+	Names []string
+	// List is the upstream list an image was chosen from, when an archive
+	// carries it, with the children the catalog holds; nil otherwise.
+	List *Manifest
 }
 
 // Descriptor describes the manifest.
@@ -143,6 +149,22 @@ func (c *Catalog) Manifest(repo, ref string) (*Manifest, error) {
 		return m, nil
 	}
 	return nil, fmt.Errorf("%w: tag %s:%s", ErrNotFound, repo, ref)
+}
+
+// Manifests returns every manifest a repository holds by digest (images,
+// the upstream lists they came from and lists merged for tags), in digest
+// order.
+func (c *Catalog) Manifests(repo string) ([]*Manifest, error) {
+	r, ok := c.repos[repo]
+	if !ok {
+		return nil, fmt.Errorf("%w: repository %s", ErrNotFound, repo)
+	}
+	out := make([]*Manifest, 0, len(r.digests))
+	for _, m := range r.digests {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Digest.String() < out[j].Digest.String() })
+	return out, nil
 }
 
 // Blob opens a blob: a layer or config of an image the catalog holds. The

@@ -164,3 +164,27 @@ func TestNamesAndBlobs(t *testing.T) {
 		t.Fatal("bad prefix accepted")
 	}
 }
+
+func TestNamesListsAndManifests(t *testing.T) {
+	blobs := verifytest.Blobs{}
+	w1809, w2022 := image(runtime, win("17763.5458"), 1, blobs), image(runtime, win("20348.2700"), 2, blobs)
+	up := list(&w1809, &w2022)
+	c, err := catalog.New([]*bundle.Archive{open(t, []bundle.Image{w1809}, blobs), open(t, []bundle.Image{w1809}, blobs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := c.Manifests("rancher/rke2-runtime")
+	if err != nil || len(ms) != 2 {
+		t.Fatalf("manifests %d: %v", len(ms), err)
+	}
+	img, _ := c.Manifest("rancher/rke2-runtime", w1809.Descriptor.Digest.String())
+	if len(img.Names) != 2 || img.Names[0] != runtime {
+		t.Fatalf("names %v, want the archive name once per archive", img.Names)
+	}
+	if img.List == nil || img.List.Digest != up.Descriptor.Digest || len(img.List.Children) != 1 || img.List.Complete() {
+		t.Fatalf("list %+v, want the incomplete upstream list", img.List)
+	}
+	if _, err := c.Manifests("nope"); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("unknown repo: %v", err)
+	}
+}

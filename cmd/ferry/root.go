@@ -22,6 +22,7 @@ func NewRootCmd() *cobra.Command {
 		newManifestCmd(),
 		newSampleCmd(),
 		newVerifyCmd(),
+		newPushCmd(),
 	)
 	return root
 }
