@@ -17,7 +17,9 @@ import (
 	"github.com/rancher/ferry/bundle/verify/verifytest"
 )
 
-func blobURL(srv string, d v1.Hash) string { return srv + "/v2/rancher/rke2-runtime/blobs/" + d.String() }
+func blobURL(srv string, d v1.Hash) string {
+	return srv + "/v2/rancher/rke2-runtime/blobs/" + d.String()
+}
 
 func TestBlobRanges(t *testing.T) {
 	for _, c := range []bundle.Compression{bundle.Zstd, bundle.None, bundle.Gzip} {
