@@ -21,6 +21,7 @@ func NewRootCmd() *cobra.Command {
 		newReorderCmd(),
 		newManifestCmd(),
 		newSampleCmd(),
+		newServeCmd(),
 		newVerifyCmd(),
 		newPushCmd(),
 	)
