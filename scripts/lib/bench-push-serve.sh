@@ -203,14 +203,21 @@ pull_batch() {
 # hwm PID : the process's peak RSS in KiB.
 hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
-# serve_measure ID HOST N PID : one timed batch of N pulls; its RSS column
-# is the server's peak RSS since it started.
+# cpu_secs PID : the process's user+system CPU time so far, in seconds.
+cpu_secs() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / t }' "/proc/$1/stat"; }
+
+# serve_measure ID HOST N PID : one timed batch of N pulls; its CPU column
+# is the server's CPU time during the batch and its RSS column the server's
+# peak RSS since it started.
 serve_measure() {
 	local id=$1 host=$2 n=$3 pid=$4 img refs=()
 	for img in "${PS_IMAGES[@]}"; do refs+=("$host/$img"); done
+	local c0
+	c0=$(cpu_secs "$pid")
 	bench_reset
 	pull_batch "$n" "$crane" "${refs[@]}"
 	_bench_rss=$(hwm "$pid")
+	_bench_cpu=$(awk -v a="$c0" -v b="$(cpu_secs "$pid")" 'BEGIN { printf "%.2f", b - a }')
 	bench_record "$id" "$((ps_pulled * n))" -
 }
 
@@ -225,6 +232,7 @@ bench_serve() {
 			start_ferry_serve
 			bench_reset
 			_bench_wall=$startup
+			_bench_cpu=$(cpu_secs "$(_svc_pid serve)")
 			_bench_rss=$(hwm "$(_svc_pid serve)")
 			bench_record serve.startup - -
 			serve_measure "serve.$n.ferry" "$served" "$n" "$(_svc_pid serve)"
@@ -295,7 +303,7 @@ push_serve_report() {
 		echo "  bytes: blob bytes whose upload the registry completed, each upload counted (distinct: $ps_distinct B)"
 	fi
 	if want serve; then
-		ps_row "serve: ferry serve start-up (to /v2/ 200)" serve.startup
+		ps_row "serve: ferry serve start-up (exec to /v2/ 200)" serve.startup
 		for n in "${SERVE_PULLS[@]}"; do
 			ps_row "serve, $n pull(s): ferry serve .tar.zst" "serve.$n.ferry"
 			ps_row "serve, $n pull(s): distribution (plain HTTP)" "serve.$n.dist"
@@ -306,7 +314,8 @@ push_serve_report() {
 				"$(bench_run_ratios "serve.$n.dist" "serve.$n.ferry" wall)" \
 				"$(bench_ratio "$(bench_median "serve.$n.ferry" rss)" "$(bench_median "serve.$n.dist" rss)")"
 		done
-		echo "  serve rows: wall of N concurrent 'crane pull' of every image into /dev/null; peak RSS is the server's"
-		echo "  (VmHWM from its start to the end of the batch; a fresh server per batch); bytes: pulled in the batch"
+		echo "  serve rows: wall of N concurrent 'crane pull' of every image into /dev/null; cpu: the server's during"
+		echo "  the batch; peak RSS: the server's (VmHWM from its start to the end of the batch; a fresh server"
+		echo "  per batch); bytes: pulled in the batch"
 	fi
 }
