@@ -501,7 +501,11 @@ report() {
 		echo "NOTE: other work was running when the bench started, so the figures are noisy. Busiest processes then:"
 		printf '%s\n' "$busy_start"
 	fi
-	echo "sample: $s_one of image data per Windows version; runs: $BENCH_RUNS (medians; wall and CPU in seconds, CPU = user+sys of all processes)"
+	if want core; then
+		echo "sample: $s_one of image data per Windows version; runs: $BENCH_RUNS (medians; wall and CPU in seconds, CPU = user+sys of all processes)"
+	else
+		echo "runs: $BENCH_RUNS (wall and CPU in seconds)"
+	fi
 	echo "registry: distribution $(docker-registry --version 2>/dev/null | awk '{ print $3 }') with TLS + htpasswd on 127.0.0.1; crane $CRANE_VERSION; $(zstd --version | grep -o 'v[0-9.]*' | head -1) zstd; $(bsdtar --version | cut -d' ' -f1-2)"
 	echo
 	if want core; then core_report; fi
