@@ -173,7 +173,7 @@ func (g *guard) dial(ctx context.Context, network, addr string) (net.Conn, error
 		return nil, err
 	}
 	for _, ip := range ips {
-		if forbiddenIP(ip.Unmap()) {
+		if ip = ip.Unmap(); forbiddenIP(ip) {
 			return nil, fmt.Errorf("%w: %s resolves to %s, a loopback, private or link-local address; only registries named in a reference or with --insecure-registry may be there", ErrForbiddenAddress, host, ip)
 		}
 	}
