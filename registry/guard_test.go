@@ -107,7 +107,7 @@ func TestPlainHTTPOnlyForNamedHosts(t *testing.T) {
 
 	c := newClient(t, kc, steps)
 	_, err := c.Resolve(context.Background(), ref, linuxTarget(t))
-	if !errors.Is(err, ErrPlainHTTP) || !strings.Contains(err.Error(), "pass --insecure-registry "+host) {
+	if !errors.Is(err, ErrPlainHTTP) || !strings.Contains(err.Error(), "pass --insecure-registry "+host) || strings.Contains(err.Error(), "http: server gave") {
 		t.Fatalf("got %v, want ErrPlainHTTP telling to pass --insecure-registry %s", err, host)
 	}
 	if n := requests.Load(); n != 0 {

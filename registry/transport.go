@@ -116,7 +116,8 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := rt.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		cancel(nil)
-		if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") && !g.insecure.has(hostPort(req)) {
+		var rhe tls.RecordHeaderError
+		if errors.As(err, &rhe) && string(rhe.RecordHeader[:]) == "HTTP/" && !g.insecure.has(hostPort(req)) {
 			err = &PlainHTTPError{Host: req.URL.Host, Served: true}
 		}
 		return nil, err

@@ -82,7 +82,7 @@ func (p *Proxy) draw(r *http.Request) Fault {
 	h := fnv.New64a()
 	_ = binary.Write(h, binary.LittleEndian, p.Seed)
 	fmt.Fprintf(h, "%s#%d", key, n)
-	x := h.Sum64()
+	x := mix(h.Sum64())
 	f := None
 	if float64(x>>11)/float64(1<<53) < p.Rate {
 		f = Fault(1 + (x%1000003)%uint64(numFaults-1))
@@ -92,6 +92,16 @@ func (p *Proxy) draw(r *http.Request) Fault {
 		f = Status503
 	}
 	return f
+}
+
+// mix is splitmix64's finalizer: FNV alone changes few high bits when
+// only a key's last byte differs, which made retries share their fault.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -118,7 +128,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hijack(w, func(c net.Conn) { time.Sleep(p.Stall); c.Close() })
 		return
 	case Latency:
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	resp, err := p.forward(r)
 	if err != nil {

@@ -39,6 +39,7 @@ func main() {
 	rate := fs.Float64("rate", 0.1, "share of requests given a fault (proxy)")
 	seed := fs.Uint64("seed", 1, "fault seed (proxy)")
 	stall := fs.Duration("stall", 30*time.Second, "how long stalls last")
+	addr := fs.String("listen", "127.0.0.1:0", "loopback address to listen on (proxy)")
 	_ = fs.Parse(os.Args[2:])
 	logger := log.New(os.Stderr, "", log.Lmicroseconds)
 	switch os.Args[1] {
@@ -48,7 +49,7 @@ func main() {
 			log.Fatalf("-upstream %q: %v", *upstream, err)
 		}
 		p := &faultproxy.Proxy{Upstream: u, Transport: upstreamTransport(*ca), Rate: *rate, Seed: *seed, Stall: *stall, Log: logger}
-		ln := listen()
+		ln := listenOn(*addr)
 		fmt.Println(ln.Addr())
 		go func() { waitSignal(); logger.Printf("faults: %v", p.Counts()); os.Exit(0) }()
 		serveTLS(ln, p, *cert, *key)
@@ -76,8 +77,15 @@ func main() {
 	}
 }
 
-func listen() net.Listener {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func listen() net.Listener { return listenOn("127.0.0.1:0") }
+
+// listenOn listens on a loopback address only.
+func listenOn(addr string) net.Listener {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || (host != "127.0.0.1" && host != "localhost") {
+		log.Fatalf("-listen %q: loopback only", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Fatal(err)
 	}
