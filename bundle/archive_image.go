@@ -191,3 +191,13 @@ func (l *storedLayer) Compressed() (io.ReadCloser, error) {
 	}
 	return rc, err
 }
+
+// BlobAt returns random access to a stored blob's bytes, unchecked, and its
+// size: for range reads of a blob whose digest was checked once.
+func (a *Archive) BlobAt(h v1.Hash) (io.ReaderAt, int64, error) {
+	e, err := a.resolve(BlobPath(h))
+	if err != nil {
+		return nil, 0, err
+	}
+	return io.NewSectionReader(a.src, e.DataOffset, e.Size()), e.Size(), nil
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/reorder"
 )
 
 func openBytes(t testing.TB, b []byte) *bundle.Archive {
@@ -222,5 +223,61 @@ func TestOpenDetectsCorruptLayer(t *testing.T) {
 	defer rc.Close()
 	if _, err := io.Copy(io.Discard, rc); !errors.Is(err, bundle.ErrDigestMismatch) {
 		t.Fatalf("corrupt layer read: %v", err)
+	}
+}
+
+// TestOpenReorderedCraneArchive: a crane tarball (metadata last) reordered
+// to zstd gets the same frame layout as a ferry bundle, so Open reads an
+// image's layers by decompressing about their size.
+func TestOpenReorderedCraneArchive(t *testing.T) {
+	img := randomImage(t, 300<<10, 3)
+	tag, _ := name.NewTag("example.com/app:1")
+	var tb bytes.Buffer
+	if err := tarball.Write(tag, img, &tb); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cw, err := bundle.NewCompressor(&out, bundle.Zstd, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reorder.Reorder(context.Background(), cw, bytes.NewReader(tb.Bytes()), reorder.WithRank(bundle.HeaderRank)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a := openBytes(t, out.Bytes())
+	if !a.Seekable() {
+		t.Fatal("reordered zstd has no seek table")
+	}
+	opened := a.Inflated()
+	got, err := a.Image(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := int64(0)
+	layers, _ := got.Layers()
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		read += n
+	}
+	spent := a.Inflated() - opened
+	if spent > read+int64(len(layers))*1024 {
+		t.Errorf("reading %d layer bytes inflated %d", read, spent)
+	}
+	if opened > 64<<10 {
+		t.Errorf("opening inflated %d bytes", opened)
+	}
+	if a, b := digests(t, got), digests(t, img); !equalHashes(a[1:], b[1:]) {
+		t.Errorf("Open sees %v, want %v", a, b)
 	}
 }

@@ -19,8 +19,19 @@
 // yields identical bytes. Only the end-of-archive marker is normalised to the
 // two zero blocks that every tar writer emits.
 //
+// The input is read through package tarscan, under the rules and limits
+// every ferry reader applies (safe names, no devices or global PAX headers,
+// no duplicates, an end-of-archive marker, bounded entries, headers and
+// metadata), and all of it is checked before the first byte is written.
+//
 // Memory stays bounded whatever the input size: layers are never held in
 // memory. A seekable input is indexed in one pass over its headers and then
 // copied by offset; a stream is either read twice (WithReopen) or spilled to
 // a temporary file (WithSpillDir).
+//
+// File does the whole job for a file: it detects the input's compression,
+// picks the cheapest of those strategies, keeps the compression when
+// reordering in place and replaces the output atomically. Compression is
+// behind the Codec interface, which bundle.ReorderCodec implements, so
+// that this package stays independent of the bundle format.
 package reorder

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/rancher/ferry/reorder/tarscan"
 )
 
 // patchType rewrites the typeflag of the header block at off and fixes its
@@ -75,6 +78,7 @@ func TestReorderRejectsMalformed(t *testing.T) {
 		{"backslash parent", buildTar(t, reg(`a\..\..\evil`, []byte("x"))), ErrUnsafePath},
 		{"drive letter", buildTar(t, reg(`C:\evil`, []byte("x"))), ErrUnsafePath},
 		{"root as a file", buildTar(t, reg(".", nil)), ErrUnsafePath},
+		{"name over 1024 bytes", buildTar(t, reg(strings.Repeat("n/", 512)+"x", []byte("x"))), ErrUnsafePath},
 		{"duplicate", buildTar(t, meta, layer, reg("manifest.json", []byte(`{}`))), ErrDuplicate},
 		{"duplicate after cleaning", buildTar(t, layer, reg("./layer.tar", nil)), ErrDuplicate},
 		{"file and dir of one name", buildTar(t, dir("blobs/"), reg("blobs", nil)), ErrDuplicate},
@@ -130,22 +134,53 @@ func TestReorderLimits(t *testing.T) {
 	if _, err := reorderWith(t, input, Indexed, "none", WithMaxEntries(n)); err != nil {
 		t.Errorf("entries at the limit: %v", err)
 	}
-	if _, err := reorderWith(t, input, Reread, "none", WithMaxMetadata(1024)); !errors.Is(err, ErrLimit) {
-		t.Errorf("metadata over the limit: err = %v, want ErrLimit", err)
+	// The metadata limit applies however the input is read, so that the
+	// verdict does not depend on the strategy.
+	for _, st := range []Strategy{Indexed, Reread, Spill} {
+		if _, err := reorderWith(t, input, st, "none", WithMaxMetadata(64)); !errors.Is(err, ErrLimit) {
+			t.Errorf("%s: metadata over the limit: err = %v, want ErrLimit", st, err)
+		}
 	}
-	// Hundreds of PAX headers in a row would otherwise pile up in memory.
+	// PAX headers in a row would otherwise pile up in memory; 1.2 MB of them
+	// is over tarscan's 1 MiB header limit, which reorder shares.
 	var chain bytes.Buffer
 	pax := []byte(paxRecord("comment", string(bytes.Repeat([]byte("x"), 60000))))
 	one := buildTar(t, reg("PaxHeaders/x", pax))
 	one = patchType(one[:len(one)-2*blockSize], 0, tar.TypeXHeader)
-	for range 200 {
+	for range 20 {
 		chain.Write(one)
 	}
 	chain.Write(buildTar(t, reg("x", []byte("x"))))
 	for _, st := range []Strategy{Indexed, Reread, Spill} {
 		if _, err := reorderWith(t, chain.Bytes(), st, "none"); !errors.Is(err, ErrLimit) {
-			t.Errorf("%s: 12 MB of PAX headers: err = %v, want ErrLimit", st, err)
+			t.Errorf("%s: 1.2 MB of PAX headers: err = %v, want ErrLimit", st, err)
 		}
+	}
+}
+
+// Reorder's limits are tarscan's defaults, overridden per option.
+func TestReorderLimitOptions(t *testing.T) {
+	o, err := makeOptions(nil)
+	if err != nil || o.limits != tarscan.DefaultLimits {
+		t.Fatalf("default limits %+v (%v), want %+v", o.limits, err, tarscan.DefaultLimits)
+	}
+	o, err = makeOptions([]Option{WithMaxEntries(7), WithMaxMetadata(9)})
+	want := tarscan.DefaultLimits
+	want.Entries, want.Buffered = 7, 9
+	if err != nil || o.limits != want {
+		t.Fatalf("limits %+v (%v), want %+v", o.limits, err, want)
+	}
+	// tarscan reads 0 as "the default", so reorder refuses it.
+	if _, err := Reorder(context.Background(), io.Discard, bytes.NewReader(dockerLegacy(t, 100)), WithMaxMetadata(0)); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("metadata limit 0: err = %v, want ErrInvalidArgument", err)
+	}
+}
+
+// Reorder's sentinels are tarscan's, so errors.Is works with either name.
+func TestReorderSentinelsAreTarscans(t *testing.T) {
+	_, err := reorderWith(t, buildTar(t, reg("../x", []byte("x"))), Indexed, "none")
+	if !errors.Is(err, tarscan.ErrUnsafePath) || !errors.Is(err, ErrUnsafePath) {
+		t.Fatalf("err = %v", err)
 	}
 }
 

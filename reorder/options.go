@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"fmt"
 	"io"
+
+	"github.com/rancher/ferry/reorder/tarscan"
 )
 
 // Bulk is the rank of entries that are not metadata. Every rank at or above
@@ -26,27 +28,27 @@ type FrameEnder interface {
 	EndFrame() error
 }
 
-// Option configures Reorder. An option given a value that cannot work makes
-// Reorder return an error before reading anything.
+// Option configures Reorder and File. An option given a value that cannot
+// work makes Reorder or File return an error before reading anything.
 type Option func(*options) error
 
 type options struct {
-	rank        RankFunc
-	reopen      func() (io.ReadCloser, error)
-	spillDir    string
-	maxEntries  int
-	maxMetadata int64
-	maxHeader   int64
-	bufSize     int
+	rank     RankFunc
+	reopen   func() (io.ReadCloser, error)
+	spillDir string
+	limits   tarscan.Limits
+	bufSize  int
+
+	// File only.
+	compression string
+	stdin       io.Reader
 }
 
 func makeOptions(opts []Option) (*options, error) {
 	o := &options{
-		rank:        func(*tar.Header, []byte) int { return Bulk },
-		maxEntries:  1 << 20,
-		maxMetadata: 256 << 20,
-		maxHeader:   8 << 20,
-		bufSize:     1 << 20,
+		rank:    func(*tar.Header, []byte) int { return Bulk },
+		limits:  tarscan.DefaultLimits,
+		bufSize: 1 << 20,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -73,39 +75,43 @@ func WithRank(f RankFunc) Option {
 // WithReopen lets Reorder read a non-seekable input a second time instead of
 // spilling it to disk: open must return the same tar stream from its start
 // (for a compressed file: open and decompress it again). Metadata entries
-// are held in memory between the passes, up to WithMaxMetadata.
+// are held in memory between the passes, up to WithMaxMetadata. File sets
+// it itself when its Codec says rereading is faster.
 func WithReopen(open func() (io.ReadCloser, error)) Option {
 	return func(o *options) error { o.reopen = open; return nil }
 }
 
 // WithSpillDir sets where a non-seekable input is spilled when there is no
-// WithReopen. It defaults to os.TempDir(); pick the output's directory so the
-// spill lands on the filesystem that must hold the result anyway.
+// WithReopen. Reorder defaults to os.TempDir(), File to the output's
+// directory, so that the spill lands on the filesystem that must hold the
+// result anyway.
 func WithSpillDir(dir string) Option {
 	return func(o *options) error { o.spillDir = dir; return nil }
 }
 
-// WithMaxEntries bounds the number of entries (default 1<<20): the index
-// costs about a hundred bytes per entry and an image archive has far fewer.
-// n must be at least 1.
+// WithMaxEntries bounds the number of entries (default
+// tarscan.DefaultLimits.Entries). n must be at least 1.
 func WithMaxEntries(n int) Option {
 	return func(o *options) error {
 		if n < 1 {
 			return fmt.Errorf("%w: max entries %d: at least 1", ErrInvalidArgument, n)
 		}
-		o.maxEntries = n
+		o.limits.Entries = n
 		return nil
 	}
 }
 
-// WithMaxMetadata bounds the metadata bytes held in memory when reading the
-// input twice (default 256 MiB); not negative.
+// WithMaxMetadata bounds the bytes of all the entries ranked below Bulk
+// together (default tarscan.DefaultLimits.Buffered; one such entry may have
+// at most tarscan.DefaultMetadataEntry): what is held in memory when the
+// input is read twice. It applies however the input is read, so the verdict
+// does not depend on the strategy. n must be at least 1.
 func WithMaxMetadata(n int64) Option {
 	return func(o *options) error {
-		if n < 0 {
-			return fmt.Errorf("%w: max metadata %d bytes", ErrInvalidArgument, n)
+		if n < 1 {
+			return fmt.Errorf("%w: max metadata %d bytes: at least 1", ErrInvalidArgument, n)
 		}
-		o.maxMetadata = n
+		o.limits.Buffered = n
 		return nil
 	}
 }

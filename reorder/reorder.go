@@ -2,7 +2,6 @@ package reorder
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 )
@@ -32,6 +31,9 @@ type Result struct {
 	// order; the output may still differ in its compression or trailer.
 	WasOrdered bool
 	Strategy   Strategy
+	// Compression is the output's compression as File's Codec names it;
+	// Reorder leaves it empty.
+	Compression string
 }
 
 // Reorder copies the tar stream src to dst with metadata entries first, as
@@ -44,7 +46,7 @@ type Result struct {
 //
 // If dst implements FrameEnder, its EndFrame is called once, right after
 // the metadata. Reorder does not close dst. On error dst holds a partial
-// stream: write through bundle.WriteFileAtomic or discard it.
+// stream: use File, write through bundle.WriteFileAtomic, or discard it.
 func Reorder(ctx context.Context, dst io.Writer, src io.Reader, opts ...Option) (*Result, error) {
 	o, err := makeOptions(opts)
 	if err != nil {
@@ -53,10 +55,15 @@ func Reorder(ctx context.Context, dst io.Writer, src io.Reader, opts ...Option) 
 	if dst == nil || src == nil {
 		return nil, fmt.Errorf("%w: Reorder needs a source and a destination", ErrInvalidArgument)
 	}
+	return reorder(ctx, o, dst, src)
+}
+
+func reorder(ctx context.Context, o *options, dst io.Writer, src io.Reader) (*Result, error) {
 	out := newOutput(dst)
 	var (
-		p  *plan
-		st Strategy
+		p   *plan
+		st  Strategy
+		err error
 	)
 	if ra, size, ok := seekable(src); ok {
 		st = Indexed
@@ -105,33 +112,12 @@ func seekable(src io.Reader) (io.ReaderAt, int64, bool) {
 	return io.NewSectionReader(rs, start, end-start), end - start, true
 }
 
-// reorderIndexed scans headers (tar.Reader seeks over the data), then copies.
+// reorderIndexed scans headers (the scanner seeks over the data), then copies.
 func reorderIndexed(ctx context.Context, o *options, out *output, ra io.ReaderAt, size int64) (*plan, error) {
-	sr := io.NewSectionReader(ra, 0, size)
-	pos := &seekCounter{counter: counter{r: sr}, s: sr}
-	s := newScanner(o, pos, pos, size)
+	s := newScanner(o, io.NewSectionReader(ra, 0, size), size)
 	if err := scanAll(ctx, s, nil); err != nil {
 		return nil, err
 	}
 	p := makePlan(s.recs)
 	return p, writePlan(ctx, out, ra, p, make([]byte, o.bufSize))
-}
-
-// scanAll indexes every entry; with a buffer it also drains each entry's
-// data through tar.Reader (streaming inputs), else tar.Reader skips it.
-func scanAll(ctx context.Context, s *scanner, buf []byte) error {
-	for {
-		_, err := s.next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if buf != nil {
-			if err := s.drain(ctx, buf); err != nil {
-				return err
-			}
-		}
-	}
 }

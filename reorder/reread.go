@@ -21,7 +21,11 @@ type router struct {
 	max     int64
 }
 
-func (t *router) offset() int64 { return t.pos }
+// newRouter reads r; what waits unclaimed is at most one entry's header
+// blocks and head, or the end-of-archive marker.
+func newRouter(r io.Reader, o *options) *router {
+	return &router{r: r, max: o.limits.HeaderBytes + HeadSize}
+}
 
 func (t *router) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
@@ -48,7 +52,8 @@ func (t *router) route(b []byte) error {
 		return nil
 	}
 	// Only header blocks, a head and the trailer ever wait here; tar.Reader
-	// caps each PAX or long-name record at 1 MiB but not how many come in a row.
+	// caps each PAX or long-name record at 1 MiB but not how many come in a
+	// row, and the scanner checks the header size only once it has it all.
 	if int64(len(t.pending)+len(b)) > t.max {
 		return fmt.Errorf("%w: more than %d header bytes before an entry", ErrLimit, t.max)
 	}
@@ -97,8 +102,8 @@ func reorderReread(ctx context.Context, o *options, out *output, src io.Reader) 
 // record index. They are collected back to back in one arena; each entry's
 // slice is cut out once the whole stream has been read and checked.
 func rereadFirst(ctx context.Context, o *options, src io.Reader, buf []byte) ([]record, map[int][]byte, error) {
-	rt := &router{r: src, max: o.maxHeader}
-	s := newScanner(o, rt, rt, -1)
+	rt := newRouter(src, o)
+	s := newScanner(o, rt, -1)
 	var arena bytes.Buffer
 	var held int64
 	for {
@@ -109,11 +114,10 @@ func rereadFirst(ctx context.Context, o *options, src io.Reader, buf []byte) ([]
 		if err != nil {
 			return nil, nil, err
 		}
+		// The scanner has checked the metadata against its limit.
 		var dst io.Writer
 		if rec.meta() {
-			if held += rec.size(); held > o.maxMetadata {
-				return nil, nil, fmt.Errorf("%w: metadata exceeds %d bytes at %q", ErrLimit, o.maxMetadata, rec.name)
-			}
+			held += rec.size()
 			dst = &arena
 		}
 		if err := rt.claim(rec, dst); err != nil {
@@ -147,8 +151,8 @@ func rereadSecond(ctx context.Context, o *options, out *output, want []record, b
 		return fmt.Errorf("%w: reopening input gave no reader", ErrInvalidArgument)
 	}
 	defer rc.Close()
-	rt := &router{r: rc, max: o.maxHeader}
-	s := newScanner(o, rt, rt, -1)
+	rt := newRouter(rc, o)
+	s := newScanner(o, rt, -1)
 	for i := 0; ; i++ {
 		rec, err := s.next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -167,6 +171,7 @@ func rereadSecond(ctx context.Context, o *options, out *output, want []record, b
 		var dst io.Writer
 		if !rec.meta() {
 			dst = out
+			out.entry(rec)
 		}
 		if err := rt.claim(rec, dst); err != nil {
 			return err

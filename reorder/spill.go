@@ -21,8 +21,7 @@ func reorderSpill(ctx context.Context, o *options, out *output, src io.Reader) (
 		os.Remove(f.Name())
 	}()
 	bw := bufio.NewWriterSize(f, o.bufSize)
-	pos := &counter{r: io.TeeReader(src, bw)}
-	s := newScanner(o, pos, pos, -1)
+	s := newScanner(o, io.TeeReader(src, bw), -1)
 	buf := make([]byte, o.bufSize)
 	if err := scanAll(ctx, s, buf); err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ func writePlan(ctx context.Context, w *output, src io.ReaderAt, p *plan, buf []b
 				return err
 			}
 		}
+		w.entry(r)
 		if err := copyRange(ctx, w, src, r, buf); err != nil {
 			return err
 		}
@@ -49,23 +50,57 @@ func copyRange(ctx context.Context, w io.Writer, src io.ReaderAt, r record, buf 
 	return nil
 }
 
-// output wraps the destination: it counts bytes and knows how to end the
-// metadata frame.
+// Cutter is implemented by compressing writers that can end a frame where
+// the stream has a seek table, such as bundle.Compressor. Reorder then cuts
+// around each bulk entry's header and head and at its end, so a seekable
+// reader decompresses an entry's header, or its data, alone.
+type Cutter interface {
+	Cut()
+}
+
+// output wraps the destination: it counts bytes, knows how to end the
+// metadata frame, and cuts frames at entry boundaries.
 type output struct {
 	w     io.Writer
 	frame FrameEnder
+	cut   Cutter
+	cuts  []int64 // output offsets still to cut at, ascending
 	n     int64
 }
 
 func newOutput(dst io.Writer) *output {
 	frame, _ := dst.(FrameEnder)
-	return &output{w: dst, frame: frame}
+	cut, _ := dst.(Cutter)
+	return &output{w: dst, frame: frame, cut: cut}
+}
+
+// entry is called as a record starts: a bulk record gets a frame for its
+// header blocks and first HeadSize data bytes, then frames for the rest.
+func (o *output) entry(r record) {
+	if o.cut == nil || r.meta() {
+		return
+	}
+	o.cut.Cut()
+	head := r.data - r.off + min(HeadSize, r.end-r.data)
+	o.cuts = append(o.cuts, o.n+head, o.n+r.size())
 }
 
 func (o *output) Write(p []byte) (int, error) {
+	written := 0
+	for len(o.cuts) > 0 && o.n+int64(len(p)) >= o.cuts[0] {
+		k := o.cuts[0] - o.n
+		n, err := o.w.Write(p[:k])
+		written, o.n = written+n, o.n+int64(n)
+		if err != nil {
+			return written, err
+		}
+		p = p[k:]
+		o.cut.Cut()
+		o.cuts = o.cuts[1:]
+	}
 	n, err := o.w.Write(p)
 	o.n += int64(n)
-	return n, err
+	return written + n, err
 }
 
 // endMetadata ends the compressed frame after the metadata so that it

@@ -119,8 +119,12 @@ func (r *Report) Problems() []Check {
 	return out
 }
 
-// Option configures Archive.
-type Option func(*options)
+// ErrInvalidOption is returned by Archive for an option that cannot work.
+var ErrInvalidOption = errors.New("invalid option")
+
+// Option configures Archive. Options that can be wrong return an error,
+// which Archive returns before reading anything.
+type Option func(*options) error
 
 type options struct {
 	strict       bool
@@ -136,19 +140,37 @@ type options struct {
 
 // WithStrict makes an archive that is not metadata-first a failure rather
 // than a warning.
-func WithStrict(strict bool) Option { return func(o *options) { o.strict = strict } }
+func WithStrict(strict bool) Option {
+	return func(o *options) error { o.strict = strict; return nil }
+}
 
 // WithAllowExtra accepts entries nothing refers to.
-func WithAllowExtra(allow bool) Option { return func(o *options) { o.allowExtra = allow } }
+func WithAllowExtra(allow bool) Option {
+	return func(o *options) error { o.allowExtra = allow; return nil }
+}
 
-// WithJobs sets how many layers are decompressed and hashed at once.
-func WithJobs(n int) Option { return func(o *options) { o.jobs = n } }
+// WithJobs sets how many layers are decompressed and hashed at once (≥ 1).
+func WithJobs(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("%w: jobs %d: use 1 or more", ErrInvalidOption, n)
+		}
+		o.jobs = n
+		return nil
+	}
+}
 
 // WithMaxExpansion bounds decompression work: a layer may expand to
 // max(256 MiB, ratio × its compressed size) before Archive stops and reports
 // it as a likely decompression bomb. The default ratio is 100.
 func WithMaxExpansion(ratio int64) Option {
-	return func(o *options) { o.maxExpansion = ratio }
+	return func(o *options) error {
+		if ratio < 1 {
+			return fmt.Errorf("%w: max expansion %d: use 1 or more", ErrInvalidOption, ratio)
+		}
+		o.maxExpansion = ratio
+		return nil
+	}
 }
 
 // WithSpill sets where a layer whose decompression falls behind the read
@@ -159,7 +181,13 @@ func WithMaxExpansion(ratio int64) Option {
 // return. A plain tar that can be read at any offset (a file) is never
 // spilled: each worker reads its own layers.
 func WithSpill(dir string, maxBytes int64) Option {
-	return func(o *options) { o.spillDir, o.maxSpill = dir, maxBytes }
+	return func(o *options) error {
+		if maxBytes < 0 {
+			return fmt.Errorf("%w: max spill %d: use 0 (never spill) or more", ErrInvalidOption, maxBytes)
+		}
+		o.spillDir, o.maxSpill = dir, maxBytes
+		return nil
+	}
 }
 
 // WithExpectedImages requires every reference to name an image in the
@@ -168,7 +196,7 @@ func WithSpill(dir string, maxBytes int64) Option {
 // image's manifest digest, or the digest of the stored list it was chosen
 // from (Image.SourceIndex). With exact, images not listed fail too.
 func WithExpectedImages(refs []string, exact bool) Option {
-	return func(o *options) { o.expected, o.exact = refs, exact }
+	return func(o *options) error { o.expected, o.exact = refs, exact; return nil }
 }
 
 // WithPlatform requires every image's platform, as its config states it, to
@@ -176,7 +204,7 @@ func WithExpectedImages(refs []string, exact bool) Option {
 // a Windows image of another build fails, and one without os.version (built
 // FROM scratch) is a warning, since it may or may not suit the build.
 func WithPlatform(t platform.Target) Option {
-	return func(o *options) { o.platform = &t }
+	return func(o *options) error { o.platform = &t; return nil }
 }
 
 // Archive reads an image archive once, from start to end, and checks its
@@ -194,15 +222,25 @@ func WithPlatform(t platform.Target) Option {
 // reading failures of r itself or of a spill file, and cancellation.
 func Archive(ctx context.Context, r io.Reader, opts ...Option) (*Report, error) {
 	v, err := run(ctx, r, opts)
+	if v == nil {
+		return nil, err
+	}
 	return v.rep, err
 }
 
 func run(ctx context.Context, r io.Reader, opts []Option) (*verifier, error) {
 	o := options{jobs: runtime.GOMAXPROCS(0), maxExpansion: 100, maxSpill: DefaultMaxSpill}
 	for _, opt := range opts {
-		opt(&o)
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil", ErrInvalidOption)
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
 	}
-	o.jobs = max(o.jobs, 1)
+	if r == nil {
+		return nil, fmt.Errorf("%w: nil reader", ErrInvalidOption)
+	}
 	v := newVerifier(o)
 	src := &sourceReader{r: r}
 	fatal := v.scan(ctx, src)

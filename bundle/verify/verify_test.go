@@ -335,3 +335,15 @@ func TestVerifySourceIndex(t *testing.T) {
 		t.Fatalf("tampered list: problems:\n%s", problems(rep))
 	}
 }
+
+func TestInvalidOptionsAreErrors(t *testing.T) {
+	for _, opt := range []verify.Option{verify.WithJobs(0), verify.WithMaxExpansion(0), verify.WithSpill("", -1), nil} {
+		rep, err := verify.Archive(context.Background(), bytes.NewReader(nil), opt)
+		if !errors.Is(err, verify.ErrInvalidOption) || rep != nil {
+			t.Errorf("got %v, %v", rep, err)
+		}
+	}
+	if _, err := verify.Archive(context.Background(), nil); !errors.Is(err, verify.ErrInvalidOption) {
+		t.Errorf("nil reader: %v", err)
+	}
+}

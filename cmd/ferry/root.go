@@ -22,7 +22,9 @@ func NewRootCmd() *cobra.Command {
 		newReorderCmd(),
 		newManifestCmd(),
 		newSampleCmd(),
+		newServeCmd(),
 		newVerifyCmd(),
+		newPushCmd(),
 	)
 	return root
 }

@@ -25,6 +25,8 @@ type samplePushOptions struct {
 	reg  registryFlags
 	host string
 	size int64
+	// distributable: Windows base layers as ordinary layers, not foreign.
+	distributable bool
 }
 
 func newSamplePushCmd() *cobra.Command {
@@ -37,13 +39,14 @@ func newSamplePushCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.host, "registry", "", "registry host[:port] to push to (required)")
 	cmd.Flags().Int64Var(&o.size, "size", 1<<20, "bytes of image data per Windows version")
+	cmd.Flags().BoolVar(&o.distributable, "distributable-base", false, "Windows base layers as ordinary layers instead of foreign ones")
 	o.reg.register(cmd.Flags())
 	_ = cmd.MarkFlagRequired("registry")
 	return cmd
 }
 
 func (o *samplePushOptions) run(cmd *cobra.Command, _ []string) error {
-	sample, err := registrytest.NewSample(registrytest.SampleOptions{BytesPerVersion: o.size})
+	sample, err := registrytest.NewSample(registrytest.SampleOptions{BytesPerVersion: o.size, DistributableBase: o.distributable})
 	if err != nil {
 		return err
 	}

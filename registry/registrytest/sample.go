@@ -45,6 +45,10 @@ type SampleOptions struct {
 	// BytesPerVersion is roughly the uncompressed size of one Windows
 	// version's images; the default keeps tests and the demo quick.
 	BytesPerVersion int64
+	// DistributableBase stores the Windows base layers as ordinary layers,
+	// as Microsoft's images have them since 2023, rather than foreign ones
+	// with URLs.
+	DistributableBase bool
 }
 
 // Sample is the deterministic image set that tests, the demo and the
@@ -62,7 +66,7 @@ func NewSample(o SampleOptions) (*Sample, error) {
 		o.BytesPerVersion = 2 << 20
 	}
 	s := &Sample{Images: map[string]remote.Taggable{}}
-	b := sampleBuilder{size: o.BytesPerVersion}
+	b := sampleBuilder{size: o.BytesPerVersion, distributable: o.DistributableBase}
 	runtime, pause, err := b.linuxChildren()
 	if err != nil {
 		return nil, err
@@ -154,7 +158,10 @@ func sampleIndex(adds []mutate.IndexAddendum) v1.ImageIndex {
 	return mutate.IndexMediaType(mutate.AppendManifests(empty.Index, adds...), types.DockerManifestList)
 }
 
-type sampleBuilder struct{ size int64 }
+type sampleBuilder struct {
+	size          int64
+	distributable bool
+}
 
 var sampleCreated = v1.Time{Time: time.Date(2024, 11, 12, 0, 0, 0, 0, time.UTC)}
 
@@ -198,7 +205,9 @@ func (b sampleBuilder) ociScratch() (v1.Image, error) {
 
 func (b sampleBuilder) image(seed string, cf v1.ConfigFile, base *sampleLayer, size int64) (v1.Image, error) {
 	var adds []mutate.Addendum
-	if base != nil {
+	if base != nil && b.distributable {
+		adds = append(adds, mutate.Addendum{Layer: base, MediaType: types.DockerLayer})
+	} else if base != nil {
 		adds = append(adds, mutate.Addendum{Layer: base, MediaType: types.DockerForeignLayer,
 			URLs: []string{"https://mcr.microsoft.com/v2/windows/nanoserver/blobs/" + base.digest.String()}})
 	}
