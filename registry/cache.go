@@ -9,7 +9,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/reorder/tempfile"
 )
 
 // Cache is a content-addressed blob store on disk. Entries are written
@@ -41,7 +41,7 @@ func NewCache(dir string) (*Cache, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "sha256"), 0o755); err != nil {
 		return nil, fmt.Errorf("blob cache %s: %w", dir, err)
 	}
-	_, _ = bundle.SweepTemp(filepath.Join(dir, "sha256"), cacheTempPattern)
+	_, _ = tempfile.Sweep(filepath.Join(dir, "sha256"), cacheTempPattern)
 	return &Cache{dir: dir}, nil
 }
 
@@ -66,7 +66,7 @@ func (c *Cache) create(d v1.Descriptor) (*os.File, error) {
 	if d.Digest.Algorithm != "sha256" || len(d.Digest.Hex) != 64 {
 		return nil, fmt.Errorf("blob cache: unsupported digest %q", d.Digest)
 	}
-	tmp, err := bundle.CreateTemp(filepath.Join(c.dir, "sha256"), cacheTempPattern)
+	tmp, err := tempfile.Create(filepath.Join(c.dir, "sha256"), cacheTempPattern)
 	if err != nil {
 		return nil, fmt.Errorf("blob cache: %w", err)
 	}

@@ -253,10 +253,11 @@ func (c *Client) base(ctx context.Context) []remote.Option {
 		remote.WithTransport(c.rt),
 		remote.WithUserAgent(c.opts.userAgent),
 		// The client's transport retries requests (honouring
-		// Retry-After) and retryTransfer retries bodies: go-containerregistry
-		// retrying as well would multiply attempts and waits.
-		remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
-		remote.WithRetryPredicate(func(error) bool { return false }),
+		// Retry-After) and retryTransfer retries bodies. What is left to
+		// go-containerregistry is what they cannot see: an upload whose
+		// body broke, which it reopens and sends again.
+		remote.WithRetryBackoff(c.opts.backoff),
+		remote.WithRetryPredicate(uploadRetryable),
 		remote.WithRetryStatusCodes(),
 		remote.WithJobs(c.opts.jobs),
 	}

@@ -165,3 +165,15 @@ func brokenTransfer(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE) || (errors.As(err, &ne) && ne.Timeout())
 }
+
+// uploadRetryable is go-containerregistry's retry predicate: failures the
+// transport has not retried already, as a TransientError shows it has.
+func uploadRetryable(err error) bool {
+	var te *TransientError
+	if err == nil || errors.As(err, &te) {
+		return false
+	}
+	var tmp interface{ Temporary() bool }
+	return brokenTransfer(err) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
+		(errors.As(err, &tmp) && tmp.Temporary())
+}

@@ -1,4 +1,4 @@
-package bundle
+package tempfile
 
 import (
 	"errors"

@@ -1,4 +1,9 @@
-package bundle
+// Package tempfile names ferry's temp files so that a later run can tell
+// a dead writer's from a live one's: Create puts the writing process's
+// machine, PID and start time in the name, and Sweep removes the files of
+// processes that are gone (killed with -9, or by a power loss), which
+// nothing else would ever clean up.
+package tempfile
 
 import (
 	"crypto/sha256"
@@ -12,28 +17,36 @@ import (
 	"sync"
 )
 
-// CreateTemp creates a temp file in dir like os.CreateTemp, its name the
+// ErrBadPattern is returned for a pattern without exactly one "*", or
+// with a path separator.
+var ErrBadPattern = errors.New("bad temp file pattern")
+
+// Beside is the pattern of temp files written next to path and renamed
+// over it when complete: ".NAME.tmp-*".
+func Beside(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+
+// Create creates a temp file in dir like os.CreateTemp, its name the
 // pattern with the "*" replaced by the writing process's tag and a random
 // part. The tag (machine, PID and the process's start time) lets
-// SweepTemp, in a later run, remove the files of writers that died
+// Sweep, in a later run, remove the files of writers that died
 // without cleaning up (kill -9, power loss) and keep those of live ones.
-func CreateTemp(dir, pattern string) (*os.File, error) {
+func Create(dir, pattern string) (*os.File, error) {
 	if strings.Count(pattern, "*") != 1 || strings.ContainsAny(pattern, `/\`) {
-		return nil, fmt.Errorf("%w: temp pattern %q needs one * and no separator", ErrNilArgument, pattern)
+		return nil, fmt.Errorf("%w: %q", ErrBadPattern, pattern)
 	}
 	prefix, suffix, _ := strings.Cut(pattern, "*")
 	return os.CreateTemp(dir, prefix+selfTag()+".*"+suffix)
 }
 
-// SweepTemp removes the files in dir that CreateTemp made with pattern
+// Sweep removes the files in dir that Create made with pattern
 // for a process that no longer runs, and returns their names. Files of
 // live processes, of other machines or PID namespaces, and any name
-// CreateTemp did not make are left alone. Where the system cannot tell
+// Create did not make are left alone. Where the system cannot tell
 // (no /proc), nothing is removed.
-func SweepTemp(dir, pattern string) ([]string, error) {
+func Sweep(dir, pattern string) ([]string, error) {
 	prefix, suffix, ok := strings.Cut(pattern, "*")
-	if !ok {
-		return nil, fmt.Errorf("%w: temp pattern %q needs a *", ErrNilArgument, pattern)
+	if !ok || strings.Contains(suffix, "*") || strings.ContainsAny(pattern, `/\`) {
+		return nil, fmt.Errorf("%w: %q", ErrBadPattern, pattern)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {

@@ -1,4 +1,4 @@
-package bundle
+package tempfile
 
 import (
 	"os"
@@ -18,8 +18,8 @@ func TestSweepTempRemovesOnlyDeadWriters(t *testing.T) {
 		t.Skip("needs /proc")
 	}
 	dir := t.TempDir()
-	pattern := TempPattern(filepath.Join(dir, "out.tar.zst"))
-	live, err := CreateTemp(dir, pattern)
+	pattern := Beside(filepath.Join(dir, "out.tar.zst"))
+	live, err := Create(dir, pattern)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestSweepTempRemovesOnlyDeadWriters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	removed, err := SweepTemp(dir, pattern)
+	removed, err := Sweep(dir, pattern)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package bundle
+package tempfile
 
 // Without /proc a dead writer cannot be told from a live one, so
 // SweepTemp removes nothing.
