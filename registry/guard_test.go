@@ -186,3 +186,21 @@ func TestManifestBodyCutIsRetried(t *testing.T) {
 		}
 	}
 }
+
+// An untrusted certificate on a loopback registry is reported as such,
+// with what to do, and without the refused plain-HTTP attempt's message.
+func TestTLSFailureReportedAlone(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "https://")
+	c := newClient(t, WithRetryBackoff(remote.Backoff{Steps: 1}))
+	_, err := c.Resolve(context.Background(), host+"/x/y:t", linuxTarget(t))
+	if err == nil || !strings.Contains(err.Error(), "x509") || !strings.Contains(err.Error(), "SSL_CERT_FILE") {
+		t.Fatalf("got %v, want the certificate error and SSL_CERT_FILE", err)
+	}
+	for _, tail := range []string{"http://", "plain HTTP", "HTTP response"} {
+		if strings.Contains(err.Error(), tail) {
+			t.Errorf("error carries the http attempt (%q): %v", tail, err)
+		}
+	}
+}
