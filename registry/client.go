@@ -84,9 +84,10 @@ func WithWarnings(w io.Writer) Option {
 	}
 }
 
-// WithResponseTimeout bounds how long a request waits for the response
-// headers once sent (DefaultResponseTimeout); 0 waits for ever. A request
-// that times out is retried.
+// WithResponseTimeout bounds how long a request waits for its response
+// headers (DefaultResponseTimeout; ten times that for uploads, which a
+// registry may take a while to commit); 0 waits for ever. A request that
+// times out is retried.
 func WithResponseTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 {

@@ -57,7 +57,7 @@ func TestHostileRegistryEndsInClearErrors(t *testing.T) {
 		want     error
 		says     string
 	}{
-		{"stall-manifest", ErrTransient, "timeout awaiting response headers"},
+		{"stall-manifest", ErrTransient, "no response within 300ms (response timeout)"},
 		{"stall-layer", ErrTransient, "read timeout"},
 		{"huge-config", ErrTooLarge, "68719476736 bytes, over the 8 MiB limit"},
 		{"lying-config", nil, "error verifying sha256 checksum after reading 151 bytes"},

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -75,10 +76,10 @@ type guard struct {
 	known    *hostSet // registries of references parsed by the Client
 	proxies  *hostSet // HTTP(S)_PROXY hosts, which are dialled instead of the target
 
-	secure, unverified *http.Transport
-	readTimeout        time.Duration
-	dialer             *net.Dialer
-	resolver           *net.Resolver
+	secure, unverified           *http.Transport
+	responseTimeout, readTimeout time.Duration
+	dialer                       *net.Dialer
+	resolver                     *net.Resolver
 }
 
 func newGuard(o *options, known *hostSet) *guard {
@@ -87,15 +88,17 @@ func newGuard(o *options, known *hostSet) *guard {
 		known:       known,
 		proxies:     proxyHosts(),
 		readTimeout: o.readTimeout,
-		dialer:      &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
-		resolver:    net.DefaultResolver,
+		// Uploads get longer: a registry may take a while to commit a
+		// large blob before it answers.
+		responseTimeout: o.responseTimeout,
+		dialer:          &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
+		resolver:        net.DefaultResolver,
 	}
 	for h := range o.insecure {
 		g.insecure.add(h)
 	}
 	g.secure = http1Only(baseTransport())
 	g.secure.DialContext = g.dial
-	g.secure.ResponseHeaderTimeout = o.responseTimeout
 	g.unverified = g.secure.Clone()
 	g.unverified.TLSClientConfig = &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}} //nolint:gosec // only for hosts the user named insecure
 	return g
@@ -113,7 +116,11 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 		rt = g.unverified
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
+	stop := g.headerTimer(req, cancel)
 	resp, err := rt.RoundTrip(req.WithContext(ctx))
+	if timedOut := stop(); timedOut && err != nil {
+		err = errResponseTimeout{g.uploadAware(req)}
+	}
 	if err != nil {
 		cancel(nil)
 		var rhe tls.RecordHeaderError
@@ -125,6 +132,40 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = newIdleBody(resp.Body, g.readTimeout, cancel)
 	return capManifest(req, resp)
 }
+
+// headerTimer cancels a request whose response headers do not come in
+// time; stop reports whether it did.
+func (g *guard) headerTimer(req *http.Request, cancel context.CancelCauseFunc) (stop func() bool) {
+	d := g.uploadAware(req)
+	if d <= 0 {
+		return func() bool { return false }
+	}
+	var fired atomic.Bool
+	t := time.AfterFunc(d, func() {
+		fired.Store(true)
+		cancel(errResponseTimeout{d})
+	})
+	return func() bool { t.Stop(); return fired.Load() }
+}
+
+// uploadAware is the response timeout for req: ten times as long for a
+// request that sends a body, which a registry may take a while to commit.
+func (g *guard) uploadAware(req *http.Request) time.Duration {
+	if req.Method == http.MethodGet || req.Method == http.MethodHead {
+		return g.responseTimeout
+	}
+	return 10 * g.responseTimeout
+}
+
+// errResponseTimeout is a request whose response headers did not come in
+// time. A net.Error whose Timeout is true: retries take it as transient.
+type errResponseTimeout struct{ d time.Duration }
+
+func (e errResponseTimeout) Error() string {
+	return fmt.Sprintf("no response within %s (response timeout)", e.d)
+}
+func (e errResponseTimeout) Timeout() bool   { return true }
+func (e errResponseTimeout) Temporary() bool { return true }
 
 // check applies the scheme rules before anything is sent.
 func (g *guard) check(req *http.Request) error {

@@ -27,7 +27,7 @@ hostile_case() {
 		bad "$name: exit $rc in ${secs}s, ${rss} KiB RSS, left [$leftovers]: $(tail -c 600 "$dir/stderr")"
 	fi
 }
-for c in "stall-manifest|timeout awaiting response headers.*gave up after 5 attempts" \
+for c in "stall-manifest|no response within 1s \(response timeout\).*gave up after 5 attempts" \
 	"stall-layer|read timeout.*gave up after 5 attempts" \
 	"huge-config|config sha256:[0-9a-f]+: too large: 68719476736 bytes, over the 8 MiB limit" \
 	"lying-config|error verifying sha256 checksum" \
@@ -41,7 +41,7 @@ for c in "stall-manifest|timeout awaiting response headers.*gave up after 5 atte
 done
 hostile_case "manifest create huge-config" "too large: 68719476736 bytes" \
 	"$ferry" manifest create --dry-run "$hostile/x/list:t" "$hostile/huge-config:t" "${net[@]}"
-hostile_case "manifest inspect stall-manifest" "timeout awaiting response headers" \
+hostile_case "manifest inspect stall-manifest" "response timeout.*gave up after 5 attempts" \
 	"$ferry" manifest inspect "$hostile/stall-manifest:t" "${net[@]}"
 hostile_case "manifest verify huge-manifest" "too large: over the 8 MiB limit" \
 	"$ferry" manifest verify "$hostile/huge-manifest:t" "${net[@]}"
