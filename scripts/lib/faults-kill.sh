@@ -32,7 +32,7 @@ for _ in $(seq "$kills"); do
 	# shellcheck disable=SC2046 # paths without spaces
 	kill_at $(bundle_args "$kdir")
 	n=$(temps "$kdir" | wc -l)
-	[ "$n" -gt 0 ] && dirty=$((dirty + 1))
+	if [ "$n" -gt 0 ]; then dirty=$((dirty + 1)); fi
 	most=$((n > most ? n : most))
 done
 echo "     $dirty of $kills kills left temp files behind (at most $most at once; each run sweeps them)"
@@ -54,7 +54,7 @@ cp "$rdir/src.tar.gz" "$rdir/victim.tar.gz"
 dirty=0
 for _ in $(seq "$kills"); do
 	kill_at reorder "$rdir/victim.tar.gz"
-	[ -n "$(temps "$rdir")" ] && dirty=$((dirty + 1))
+	if [ -n "$(temps "$rdir")" ]; then dirty=$((dirty + 1)); fi
 done
 echo "     $dirty of $kills kills left temp files behind"
 "$ferry" reorder "$rdir/victim.tar.gz" >/dev/null
