@@ -268,7 +268,7 @@ func (c *Client) pushList(ctx context.Context, tag name.Tag, list *CreatedIndex,
 	for _, ch := range children {
 		dst := tag.Context().Digest(ch.desc.Digest.String())
 		if err := c.retryTransfer(ctx, func() error { return pusher.Push(ctx, dst, ch.img) }); err != nil {
-			return fmt.Errorf("copying %s to %s: %w", ch.source, tag.Context(), err)
+			return fmt.Errorf("copying %s to %s: %w", ch.source, tag.Context(), explain(err))
 		}
 	}
 	if err := c.retryTransfer(ctx, func() error { return pusher.Put(ctx, tag, rawManifest{raw: list.Raw, mt: list.MediaType}) }); err != nil {

@@ -118,8 +118,13 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
 	stop := g.headerTimer(req, cancel)
 	resp, err := rt.RoundTrip(req.WithContext(ctx))
-	if timedOut := stop(); timedOut && err != nil {
-		err = errResponseTimeout{g.uploadAware(req)}
+	if stop() {
+		// Headers that came as the timer fired come on a cancelled
+		// context: their body is lost too.
+		if err == nil {
+			resp.Body.Close()
+		}
+		resp, err = nil, errResponseTimeout{g.uploadAware(req)}
 	}
 	if err != nil {
 		cancel(nil)

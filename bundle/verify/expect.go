@@ -37,7 +37,7 @@ func (v *verifier) crossCheck() {
 
 // hardLinkLoaders are the loaders that refuse a blob stored as a tar hard
 // link; only docker load reads one.
-const hardLinkLoaders = "containerd (ctr images import, k3s and rke2 import), skopeo, podman and go-containerregistry's tarball.Image"
+const hardLinkLoaders = "containerd (ctr images import), skopeo, podman and go-containerregistry's tarball.Image (k3s, rke2)"
 
 // checkLinks reports links whose target is not in the archive, and hard
 // links, which most loaders refuse: a warning, an error with WithStrict.
