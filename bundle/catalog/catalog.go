@@ -191,6 +191,20 @@ func (c *Catalog) BlobAt(h v1.Hash) (ra io.ReaderAt, size int64, ok bool) {
 	return ra, size, err == nil
 }
 
+// Position reports where a blob is stored: its archive and the offset of
+// its bytes in that archive's tar stream. ok is false for a blob the
+// catalog does not hold or reads through a layer (docker save archives).
+// Reading the blobs of an archive that is not Seekable in ascending offset
+// order decompresses it once; see bundle.Archive.BlobOffset.
+func (c *Catalog) Position(h v1.Hash) (a *bundle.Archive, offset int64, ok bool) {
+	src, found := c.blobs[h]
+	if !found || src.archive == nil {
+		return nil, 0, false
+	}
+	offset, _, err := src.archive.BlobOffset(h)
+	return src.archive, offset, err == nil
+}
+
 // Size reports a blob's size, if the catalog holds it.
 func (c *Catalog) Size(h v1.Hash) (int64, bool) {
 	src, ok := c.blobs[h]

@@ -128,7 +128,8 @@ func TestConflictingImagesForOnePlatform(t *testing.T) {
 func TestNamesAndBlobs(t *testing.T) {
 	blobs := verifytest.Blobs{}
 	img := image("127.0.0.1:5000/rancher/pause:36", linux, 1, blobs)
-	c, err := catalog.New([]*bundle.Archive{open(t, []bundle.Image{img}, blobs)},
+	a := open(t, []bundle.Image{img}, blobs)
+	c, err := catalog.New([]*bundle.Archive{a},
 		catalog.WithMap("rancher", "mirrored/rancher"), catalog.WithPrefix("airgap"))
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +154,13 @@ func TestNamesAndBlobs(t *testing.T) {
 		if _, _, ok := c.BlobAt(d.Digest); !ok {
 			t.Fatalf("blob %s has no random access", d.Digest)
 		}
+		in, off, ok := c.Position(d.Digest)
+		if want, _, _ := a.BlobOffset(d.Digest); !ok || in != a || off != want || off == 0 {
+			t.Fatalf("blob %s at %d in %p (%v), want %d in %p", d.Digest, off, in, ok, want, a)
+		}
+	}
+	if _, _, ok := c.Position(v1.Hash{Algorithm: "sha256", Hex: "00"}); ok {
+		t.Fatal("unknown blob has a position")
 	}
 	if _, _, err := c.Blob(v1.Hash{Algorithm: "sha256", Hex: "00"}); !errors.Is(err, catalog.ErrNotFound) {
 		t.Fatalf("unknown blob: %v", err)
