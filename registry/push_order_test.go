@@ -84,4 +84,3 @@ func inflatedSize(t *testing.T, archive []byte) int64 {
 	}
 	return n
 }
-
