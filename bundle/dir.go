@@ -49,21 +49,43 @@ type dirSegment struct {
 	path string
 }
 
+// newDirTar lays out the files metadata first, as a ferry bundle: the
+// top-level files (oci-layout, index.json), then blobs from the smallest,
+// so manifests and configs come before layers.
 func newDirTar(dir string) (*dirTar, error) {
-	var paths []string
+	type file struct {
+		path string
+		size int64
+		top  bool
+	}
+	var files []file
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			paths = append(paths, p)
+		if err != nil || !d.Type().IsRegular() {
+			return err
 		}
-		return err
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		files = append(files, file{path: p, size: info.Size(), top: filepath.Dir(p) == filepath.Clean(dir)})
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(paths)
+	sort.Slice(files, func(i, j int) bool {
+		a, b := files[i], files[j]
+		if a.top != b.top {
+			return a.top
+		}
+		if a.size != b.size && !a.top {
+			return a.size < b.size
+		}
+		return a.path < b.path
+	})
 	t := &dirTar{}
-	for _, p := range paths {
-		if err := t.addFile(dir, p); err != nil {
+	for _, f := range files {
+		if err := t.addFile(dir, f.path, f.size); err != nil {
 			return nil, err
 		}
 	}
@@ -84,26 +106,22 @@ func (t *dirTar) add(s dirSegment) {
 
 // addFile appends a file's header, data and padding; the header is what
 // archive/tar writes for it (PAX records included for long names).
-func (t *dirTar) addFile(dir, p string) error {
-	st, err := os.Stat(p)
-	if err != nil {
-		return err
-	}
+func (t *dirTar) addFile(dir, p string, size int64) error {
 	rel, err := filepath.Rel(dir, p)
 	if err != nil {
 		return err
 	}
 	var hdr bytes.Buffer
 	tw := tar.NewWriter(&hdr)
-	h := &tar.Header{Name: filepath.ToSlash(rel), Mode: 0o644, Size: st.Size(), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}
+	h := &tar.Header{Name: filepath.ToSlash(rel), Mode: 0o644, Size: size, ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}
 	if err := tw.WriteHeader(h); err != nil {
 		return fmt.Errorf("%s: %w", rel, err)
 	}
 	// tar.Writer.Flush pads only written data, so the header bytes are
 	// exactly what it buffered.
 	t.add(dirSegment{data: hdr.Bytes()})
-	t.add(dirSegment{n: st.Size(), path: p})
-	if pad := (512 - st.Size()%512) % 512; pad > 0 {
+	t.add(dirSegment{n: size, path: p})
+	if pad := (512 - size%512) % 512; pad > 0 {
 		t.add(dirSegment{data: make([]byte, pad)})
 	}
 	return nil

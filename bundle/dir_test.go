@@ -30,8 +30,8 @@ func TestOpenDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if !a.Seekable() || a.Compression() != bundle.None {
-		t.Fatalf("seekable %v, compression %s", a.Seekable(), a.Compression())
+	if !a.Seekable() || a.Compression() != bundle.None || !a.Contents().MetadataFirst {
+		t.Fatalf("seekable %v, compression %s, metadata first %v", a.Seekable(), a.Compression(), a.Contents().MetadataFirst)
 	}
 	got, err := a.Image(name.MustParseReference("example.com/app:v1"))
 	if err != nil {
