@@ -62,7 +62,21 @@ func crane(archive, ref, newName, out string) error {
 	if err != nil {
 		return err
 	}
-	return tarball.WriteToFile(out, tag, img)
+	if err := tarball.WriteToFile(out, tag, img); err != nil {
+		return err
+	}
+	// The digest crane reports for the tarball: go-containerregistry
+	// writes no manifest there, and computes it as it reads.
+	back, err := tarball.ImageFromPath(out, &tag)
+	if err != nil {
+		return err
+	}
+	h, err := back.Digest()
+	if err != nil {
+		return err
+	}
+	fmt.Println(h)
+	return nil
 }
 
 // layout streams each layer to its blob while hashing it, so no layer is
