@@ -35,8 +35,9 @@ func newPushCmd() *cobra.Command {
 		Long: `Push copies every image of ferry bundles and image archives (docker save,
 crane, skopeo, podman, OCI layout archives or directories; plain, gzip or zstd;
 "-" reads stdin) into a registry. The source registry host is replaced by
---registry and the repository path kept (docker.io/rancher/x:1 -> HOST/PREFIX/rancher/x:1), so
-rke2's system-default-registry and registries.yaml mirrors find them.
+--registry and the repository path kept (docker.io/rancher/x:1 ->
+HOST/PREFIX/rancher/x:1), so rke2's system-default-registry and
+registries.yaml mirrors find them.
 
 Manifests, lists and configs are pushed byte for byte: every digest in the
 registry is the bundle's. Per-version Windows bundles of one tag, pushed
