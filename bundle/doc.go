@@ -13,7 +13,9 @@
 // Write and WriteImages write bundles; Open reads any image archive back
 // (ferry bundles, docker save, crane, skopeo, podman, OCI layout archives)
 // as go-containerregistry types, by random access: through the seek table,
-// by offset in a plain tar, or by one forward pass for gzip. ReadContents
+// by offset in a plain tar, or by one forward pass for gzip; OpenDir (and
+// OpenPath given a directory) reads an OCI layout directory in place as if
+// it were a plain tar. ReadContents
 // lists an archive from a stream. Every reader walks tar through
 // reorder/tarscan, so all of them accept and refuse the same archives.
 package bundle
