@@ -201,3 +201,16 @@ func (a *Archive) BlobAt(h v1.Hash) (io.ReaderAt, int64, error) {
 	}
 	return io.NewSectionReader(a.src, e.DataOffset, e.Size()), e.Size(), nil
 }
+
+// BlobOffset returns where a stored blob's bytes start in the archive's
+// tar stream, and its size. An archive that is not Seekable decompresses
+// forward only, so reading its blobs in ascending offset order costs one
+// pass over it, while reading them in any other order starts again from
+// the beginning for every blob that lies behind the one read before.
+func (a *Archive) BlobOffset(h v1.Hash) (offset, size int64, err error) {
+	e, err := a.resolve(BlobPath(h))
+	if err != nil {
+		return 0, 0, err
+	}
+	return e.DataOffset, e.Size(), nil
+}

@@ -6,12 +6,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/rancher/ferry/reorder/tempfile"
 )
 
 // WriteFileAtomic creates path with the bytes write produces. The data goes
 // to a temp file beside path, is fsynced and renamed over path only when
 // write succeeds, so readers never see a partial bundle and a failure or
-// cancellation leaves path as it was.
+// cancellation leaves path as it was. Temp files that earlier writers of
+// path left behind when they were killed are removed first (see
+// tempfile.Sweep).
 func WriteFileAtomic(ctx context.Context, path string, write func(ctx context.Context, w io.Writer) error) (err error) {
 	if write == nil {
 		return fmt.Errorf("%w: WriteFileAtomic needs a write function", ErrNilArgument)
@@ -20,7 +24,9 @@ func WriteFileAtomic(ctx context.Context, path string, write func(ctx context.Co
 	if fi, statErr := os.Stat(path); statErr == nil && fi.IsDir() {
 		return fmt.Errorf("output %s is a directory: give a file name", path)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	pattern := tempfile.Beside(path)
+	_, _ = tempfile.Sweep(dir, pattern)
+	tmp, err := tempfile.Create(dir, pattern)
 	if err != nil {
 		return fmt.Errorf("creating output in %s: %w", dir, err)
 	}

@@ -245,9 +245,9 @@ func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 	return io.NopCloser(br), c, nil
 }
 
-// OpenFile opens an archive file and returns its decompressed tar stream;
+// DecompressFile opens an archive file and returns its decompressed tar stream;
 // closing it closes the decompressor and the file.
-func OpenFile(path string) (io.ReadCloser, Compression, error) {
+func DecompressFile(path string) (io.ReadCloser, Compression, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, "", err

@@ -6,5 +6,16 @@
 // The metadata comes first and, when compressed, in its own zstd frame (or
 // gzip member), so a loader learns what a bundle holds by decompressing a
 // few KB. Blobs are stored byte for byte as the registry served them, once
-// each. Output is deterministic: the same images give the same bytes.
+// each. Output is deterministic: the same images give the same bytes. A zstd
+// bundle ends with a seek table (the zstd seekable format), and each layer's
+// header and data start frames of their own.
+//
+// Write and WriteImages write bundles; Open reads any image archive back
+// (ferry bundles, docker save, crane, skopeo, podman, OCI layout archives)
+// as go-containerregistry types, by random access: through the seek table,
+// by offset in a plain tar, or by one forward pass for gzip; OpenDir (and
+// OpenPath given a directory) reads an OCI layout directory in place as if
+// it were a plain tar. ReadContents
+// lists an archive from a stream. Every reader walks tar through
+// reorder/tarscan, so all of them accept and refuse the same archives.
 package bundle

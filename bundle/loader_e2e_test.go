@@ -31,7 +31,7 @@ func TestK3sLoaderOnBundles(t *testing.T) {
 func loadLikeK3s(t *testing.T, path string) {
 	var firstRead int64 = -1
 	opener := func() (io.ReadCloser, error) {
-		rc, _, err := bundle.OpenFile(path)
+		rc, _, err := bundle.DecompressFile(path)
 		if err != nil {
 			return nil, err
 		}

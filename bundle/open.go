@@ -60,7 +60,8 @@ func Open(ctx context.Context, ra io.ReaderAt, size int64) (*Archive, error) {
 	return a, nil
 }
 
-// OpenPath opens an archive file; Close closes it.
+// OpenPath opens an archive file, or an OCI layout directory (see
+// OpenDir); Close closes it.
 func OpenPath(ctx context.Context, path string) (*Archive, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -70,6 +71,10 @@ func OpenPath(ctx context.Context, path string) (*Archive, error) {
 	if err != nil {
 		f.Close()
 		return nil, err
+	}
+	if st.IsDir() {
+		f.Close()
+		return OpenDir(ctx, path)
 	}
 	a, err := Open(ctx, f, st.Size())
 	if err != nil {

@@ -153,6 +153,35 @@ func TestOpenSeekTableReadsOnlyWhatItReturns(t *testing.T) {
 	}
 }
 
+// BlobOffset points at a blob's bytes in the tar stream: in a plain tar
+// they are the file's bytes at that offset.
+func TestBlobOffset(t *testing.T) {
+	blobs := newMemBlobs()
+	images := twoImages(t, blobs)
+	out := write(t, images, blobs, bundle.WithCompression(bundle.None, 0))
+	a := openBytes(t, out)
+	ref, err := name.ParseReference(images[0].Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := a.Image(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range digests(t, img)[1:] { // config and layers
+		off, size, err := a.BlobOffset(h)
+		if err != nil {
+			t.Fatalf("%s: %v", h, err)
+		}
+		if got, _, _ := v1.SHA256(bytes.NewReader(out[off : off+size])); got != h {
+			t.Errorf("%s: %d bytes at %d hash to %s", h, size, off, got)
+		}
+	}
+	if _, _, err := a.BlobOffset(v1.Hash{Algorithm: "sha256", Hex: "00"}); !errors.Is(err, bundle.ErrNotFound) {
+		t.Errorf("unknown blob: %v", err)
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	blobs := newMemBlobs()
 	out := write(t, twoImages(t, blobs), blobs)

@@ -82,8 +82,16 @@ func header(r record) *tar.Header {
 	if r.dir {
 		h.Mode, h.Size, h.Typeflag = 0o755, 0, tar.TypeDir
 	}
+	if h.Size > maxUSTARSize {
+		// USTAR's size field ends below 8 GiB; a PAX record carries
+		// larger sizes, and every loader ferry is tested with reads it.
+		h.Format = tar.FormatPAX
+	}
 	return h
 }
+
+// maxUSTARSize is the largest size USTAR's 11 octal digits hold.
+const maxUSTARSize = 1<<33 - 1
 
 // writeRecord writes one entry. A streamed blob gets frames of its own in a
 // seekable stream: one for its header and first reorder.HeadSize bytes, which is

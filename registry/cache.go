@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/rancher/ferry/reorder/tempfile"
 )
 
 // Cache is a content-addressed blob store on disk. Entries are written
@@ -27,7 +29,11 @@ func DefaultCacheDir() string {
 	return filepath.Join(base, "ferry", "blobs")
 }
 
-// NewCache opens (creating if needed) a blob cache rooted at dir.
+// cacheTempPattern names downloads in progress, beside the entries.
+const cacheTempPattern = ".tmp-*"
+
+// NewCache opens (creating if needed) a blob cache rooted at dir, and
+// removes the partial downloads of ferry processes that were killed.
 func NewCache(dir string) (*Cache, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: blob cache needs a directory", ErrInvalidArgument)
@@ -35,6 +41,7 @@ func NewCache(dir string) (*Cache, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "sha256"), 0o755); err != nil {
 		return nil, fmt.Errorf("blob cache %s: %w", dir, err)
 	}
+	_, _ = tempfile.Sweep(filepath.Join(dir, "sha256"), cacheTempPattern)
 	return &Cache{dir: dir}, nil
 }
 
@@ -59,7 +66,7 @@ func (c *Cache) create(d v1.Descriptor) (*os.File, error) {
 	if d.Digest.Algorithm != "sha256" || len(d.Digest.Hex) != 64 {
 		return nil, fmt.Errorf("blob cache: unsupported digest %q", d.Digest)
 	}
-	tmp, err := os.CreateTemp(filepath.Join(c.dir, "sha256"), ".tmp-*")
+	tmp, err := tempfile.Create(filepath.Join(c.dir, "sha256"), cacheTempPattern)
 	if err != nil {
 		return nil, fmt.Errorf("blob cache: %w", err)
 	}

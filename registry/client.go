@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -25,6 +26,9 @@ type options struct {
 	jobs      int
 	warn      io.Writer
 	backoff   remote.Backoff
+	// responseTimeout bounds the wait for response headers, readTimeout
+	// a body's silence; 0 waits for ever.
+	responseTimeout, readTimeout time.Duration
 }
 
 // WithKeychain replaces authn.DefaultKeychain (docker config.json and its
@@ -80,7 +84,37 @@ func WithWarnings(w io.Writer) Option {
 	}
 }
 
-// WithRetryBackoff tunes retries on 429, 5xx and dropped connections.
+// WithResponseTimeout bounds how long a request waits for its response
+// headers (DefaultResponseTimeout; ten times that for uploads, which a
+// registry may take a while to commit); 0 waits for ever. A request that
+// times out is retried.
+func WithResponseTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("%w: negative response timeout %s", ErrInvalidArgument, d)
+		}
+		o.responseTimeout = d
+		return nil
+	}
+}
+
+// WithReadTimeout abandons a response body that sends nothing for d
+// (DefaultReadTimeout), and retries it; a slow body that keeps sending is
+// never cut. 0 waits for ever.
+func WithReadTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("%w: negative read timeout %s", ErrInvalidArgument, d)
+		}
+		o.readTimeout = d
+		return nil
+	}
+}
+
+// WithRetryBackoff tunes retries on 408, 429, 5xx and dropped, cut or
+// stalled connections: Steps is the number of attempts (at least 1),
+// Duration the first wait, multiplied by Factor each time, plus up to
+// Jitter of it at random. A Retry-After header lengthens a wait.
 func WithRetryBackoff(b remote.Backoff) Option {
 	return func(o *options) error {
 		if b.Steps < 0 || b.Duration < 0 || b.Factor < 0 || b.Jitter < 0 {
@@ -97,6 +131,9 @@ type Client struct {
 	opts   options
 	rt     http.RoundTripper
 	puller *remote.Puller
+	// known are the registries of references parsed so far: the dial-time
+	// address check leaves them alone, whatever they resolve to.
+	known *hostSet
 }
 
 // NewClient returns a Client with ferry's defaults: the docker keychain,
@@ -109,6 +146,9 @@ func NewClient(opts ...Option) (*Client, error) {
 		jobs:      4,
 		warn:      io.Discard,
 		backoff:   remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 5},
+
+		responseTimeout: DefaultResponseTimeout,
+		readTimeout:     DefaultReadTimeout,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -118,7 +158,8 @@ func NewClient(opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	c := &Client{opts: o, rt: o.hostTransport()}
+	c := &Client{opts: o, known: &hostSet{}}
+	c.rt = &retryTransport{inner: newGuard(&o, c.known), backoff: o.backoff}
 	// One Puller per client authenticates once per repository instead of
 	// once per request: every resolve and blob fetch reuses its transports.
 	var err error
@@ -141,22 +182,6 @@ func baseTransport() *http.Transport {
 	return &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
 }
 
-// hostTransport skips TLS verification only for hosts named insecure.
-func (o options) hostTransport() http.RoundTripper {
-	secure := http1Only(baseTransport())
-	if len(o.insecure) == 0 {
-		return secure
-	}
-	unverified := secure.Clone()
-	unverified.TLSClientConfig = &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}} //nolint:gosec // only for hosts the user named insecure
-	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		if o.insecure[r.URL.Host] || o.insecure[r.URL.Hostname()] {
-			return unverified.RoundTrip(r)
-		}
-		return secure.RoundTrip(r)
-	})
-}
-
 // http1Only keeps parallel blob downloads on separate TCP connections
 // rather than multiplexed on one HTTP/2 connection: bundling from a TLS
 // registry on loopback took 0.78 s instead of 0.88 s (median of 5).
@@ -170,17 +195,15 @@ func http1Only(t *http.Transport) *http.Transport {
 	return t
 }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
 // ParseReference parses an image reference, allowing plain HTTP for
-// registries named insecure.
+// registries named insecure. Its registry becomes one the client may dial
+// whatever address it resolves to (see ErrForbiddenAddress).
 func (c *Client) ParseReference(s string) (name.Reference, error) {
 	ref, err := name.ParseReference(strings.TrimSpace(s))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %w", ErrBadReference, s, err)
 	}
+	c.noteRegistry(ref.Context().Registry)
 	if c.isInsecure(ref.Context().RegistryStr()) {
 		ref, err = name.ParseReference(strings.TrimSpace(s), name.Insecure)
 		if err != nil {
@@ -188,6 +211,23 @@ func (c *Client) ParseReference(s string) (name.Reference, error) {
 		}
 	}
 	return ref, nil
+}
+
+// noteRegistry records a registry the user named, under the host:port
+// its requests dial.
+func (c *Client) noteRegistry(r name.Registry) {
+	if c.known == nil {
+		return
+	}
+	host := r.RegistryStr()
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		c.known.add(host)
+		return
+	}
+	c.known.add(net.JoinHostPort(host, "443"))
+	if c.isInsecure(host) {
+		c.known.add(net.JoinHostPort(host, "80"))
+	}
 }
 
 func (c *Client) isInsecure(host string) bool {
@@ -213,7 +253,13 @@ func (c *Client) base(ctx context.Context) []remote.Option {
 		remote.WithAuthFromKeychain(c.opts.keychain),
 		remote.WithTransport(c.rt),
 		remote.WithUserAgent(c.opts.userAgent),
+		// The client's transport retries requests (honouring
+		// Retry-After) and retryTransfer retries bodies. What is left to
+		// go-containerregistry is what they cannot see: an upload whose
+		// body broke, which it reopens and sends again.
 		remote.WithRetryBackoff(c.opts.backoff),
+		remote.WithRetryPredicate(uploadRetryable),
+		remote.WithRetryStatusCodes(),
 		remote.WithJobs(c.opts.jobs),
 	}
 }

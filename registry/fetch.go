@@ -160,7 +160,7 @@ func (f *Fetcher) fetch(ctx context.Context, p *pending) error {
 	}
 	p.file = newGrowingFile(tmp.Name())
 	close(p.started)
-	err = retryTransfer(ctx, func() error { return f.fetchOnce(p, tmp) })
+	err = explain(f.client.retryTransfer(ctx, func() error { return f.fetchOnce(p, tmp) }))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}

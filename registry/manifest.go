@@ -267,11 +267,11 @@ func (c *Client) pushList(ctx context.Context, tag name.Tag, list *CreatedIndex,
 	}
 	for _, ch := range children {
 		dst := tag.Context().Digest(ch.desc.Digest.String())
-		if err := pusher.Push(ctx, dst, ch.img); err != nil {
-			return fmt.Errorf("copying %s to %s: %w", ch.source, tag.Context(), err)
+		if err := c.retryTransfer(ctx, func() error { return pusher.Push(ctx, dst, ch.img) }); err != nil {
+			return fmt.Errorf("copying %s to %s: %w", ch.source, tag.Context(), explain(err))
 		}
 	}
-	if err := pusher.Put(ctx, tag, rawManifest{raw: list.Raw, mt: list.MediaType}); err != nil {
+	if err := c.retryTransfer(ctx, func() error { return pusher.Put(ctx, tag, rawManifest{raw: list.Raw, mt: list.MediaType}) }); err != nil {
 		if hasErrorCode(err, transport.ManifestBlobUnknownErrorCode) {
 			return fmt.Errorf("pushing %s: %w: %w", tag, ErrMissingChild, err)
 		}
@@ -295,7 +295,7 @@ func (c *Client) InspectIndex(ctx context.Context, ref string) (*ManifestList, e
 	if err != nil {
 		return nil, err
 	}
-	desc, err := remote.Get(r, c.Remote(ctx)...)
+	desc, err := c.get(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("fetching %s: %w", ref, err)
 	}

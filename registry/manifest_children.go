@@ -42,7 +42,7 @@ func (c *Client) collectChildren(ctx context.Context, sources []string, filter [
 		if err != nil {
 			return nil, err
 		}
-		desc, err := remote.Get(r, opts...)
+		desc, err := c.get(ctx, r, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("fetching %s: %w", src, err)
 		}
@@ -54,7 +54,7 @@ func (c *Client) collectChildren(ctx context.Context, sources []string, filter [
 			}
 			out = append(out, filterChildren(kids, filter, matched, c.warnf)...)
 		case desc.MediaType.IsImage():
-			ch, err := imageChild(src, desc)
+			ch, err := c.imageChild(ctx, src, desc)
 			if err != nil {
 				return nil, err
 			}
@@ -73,14 +73,18 @@ func (c *Client) collectChildren(ctx context.Context, sources []string, filter [
 
 // imageChild takes the platform from the config, which is what runtimes
 // check, rather than from any list entry that named the image.
-func imageChild(src string, desc *remote.Descriptor) (indexChild, error) {
+func (c *Client) imageChild(ctx context.Context, src string, desc *remote.Descriptor) (indexChild, error) {
 	img, err := desc.Image()
 	if err != nil {
 		return indexChild{}, fmt.Errorf("%s: %w", src, err)
 	}
-	cf, err := img.ConfigFile()
+	_, raw, err := c.configOf(ctx, src, img, desc.Manifest)
 	if err != nil {
 		return indexChild{}, fmt.Errorf("%s: fetching config: %w", src, err)
+	}
+	cf, err := v1.ParseConfigFile(bytes.NewReader(raw))
+	if err != nil {
+		return indexChild{}, fmt.Errorf("%s: parsing config: %w", src, err)
 	}
 	p := configPlatform(cf)
 	if p.OS == "" || p.Architecture == "" {
@@ -113,11 +117,11 @@ func (c *Client) listChildren(ctx context.Context, r name.Reference, desc *remot
 	for i, d := range wanted {
 		g.Go(func() error {
 			src := r.Context().Digest(d.Digest.String()).String()
-			got, err := remote.Get(r.Context().Digest(d.Digest.String()), append(opts, remote.WithContext(gctx))...)
+			got, err := c.get(gctx, r.Context().Digest(d.Digest.String()), append(opts, remote.WithContext(gctx))...)
 			if err != nil {
 				return fmt.Errorf("fetching %s: %w", src, err)
 			}
-			out[i], err = imageChild(src, got)
+			out[i], err = c.imageChild(gctx, src, got)
 			return err
 		})
 	}

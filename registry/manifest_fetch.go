@@ -22,11 +22,8 @@ import (
 type repoReader struct {
 	repo   name.Repository
 	client *http.Client
+	c      *Client
 }
-
-// maxManifestBytes bounds what is read of a manifest or config, as a
-// registry could answer with anything.
-const maxManifestBytes = 8 << 20
 
 var acceptManifests = strings.Join([]string{
 	string(types.DockerManifestList), string(types.OCIImageIndex),
@@ -40,16 +37,12 @@ func (c *Client) newRepoReader(ctx context.Context, repo name.Repository) (*repo
 	if err != nil {
 		return nil, fmt.Errorf("credentials for %s: %w", repo, err)
 	}
-	rt := transport.NewRetry(c.rt,
-		transport.WithRetryBackoff(c.opts.backoff),
-		transport.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests,
-			http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout))
-	rt = transport.NewUserAgent(rt, c.opts.userAgent)
+	rt := transport.NewUserAgent(c.rt, c.opts.userAgent)
 	rt, err = transport.NewWithContext(ctx, repo.Registry, auth, rt, []string{repo.Scope(transport.PullScope)})
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", repo.Registry, err)
+		return nil, fmt.Errorf("connecting to %s: %w", repo.Registry, explain(err))
 	}
-	return &repoReader{repo: repo, client: &http.Client{Transport: rt}}, nil
+	return &repoReader{repo: repo, client: &http.Client{Transport: rt}, c: c}, nil
 }
 
 func (r *repoReader) url(kind, id string) string {
@@ -64,30 +57,50 @@ type fetched struct {
 
 // manifest GETs a manifest by tag or digest. A registry's "not found" comes
 // back as a *notFoundError, anything else as an I/O error.
+// The transport caps the body at MaxManifestBytes.
 func (r *repoReader) manifest(ctx context.Context, id string) (*fetched, error) {
-	resp, err := r.do(ctx, http.MethodGet, r.url("manifests", id), acceptManifests)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxManifestBytes))
-	if err != nil {
-		return nil, fmt.Errorf("reading manifest %s@%s: %w", r.repo, id, err)
-	}
-	ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
-	return &fetched{body: body, contentType: types.MediaType(strings.TrimSpace(ct))}, nil
+	var f *fetched
+	err := r.c.retryTransfer(ctx, func() error {
+		resp, err := r.do(ctx, http.MethodGet, r.url("manifests", id), acceptManifests)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return fmt.Errorf("reading manifest %s@%s: %w", r.repo, id, err)
+		}
+		ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
+		f = &fetched{body: body, contentType: types.MediaType(strings.TrimSpace(ct))}
+		return nil
+	})
+	return f, err
 }
 
 // blob GETs a small blob (a config) and checks its digest.
 func (r *repoReader) blob(ctx context.Context, h v1.Hash) ([]byte, error) {
-	resp, err := r.do(ctx, http.MethodGet, r.url("blobs", h.String()), "")
+	var body []byte
+	err := r.c.retryTransfer(ctx, func() error {
+		resp, err := r.do(ctx, http.MethodGet, r.url("blobs", h.String()), "")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		what := fmt.Sprintf("%s@%s: config", r.repo, h)
+		if resp.ContentLength > MaxConfigBytes {
+			return tooLarge(what, resp.ContentLength, MaxConfigBytes)
+		}
+		body, err = io.ReadAll(io.LimitReader(resp.Body, MaxConfigBytes+1))
+		if err != nil {
+			return fmt.Errorf("reading blob %s@%s: %w", r.repo, h, err)
+		}
+		if len(body) > MaxConfigBytes {
+			return tooLarge(what, -1, MaxConfigBytes)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxManifestBytes))
-	if err != nil {
-		return nil, fmt.Errorf("reading blob %s@%s: %w", r.repo, h, err)
 	}
 	if got, _, err := v1.SHA256(strings.NewReader(string(body))); err != nil || got != h {
 		return nil, &contentError{fmt.Sprintf("blob served for %s has digest %s", h, got)}
@@ -153,5 +166,5 @@ func isNotFound(err error) bool {
 func isProblem(err error) bool {
 	var nf *notFoundError
 	var ce *contentError
-	return errors.As(err, &nf) || errors.As(err, &ce)
+	return errors.As(err, &nf) || errors.As(err, &ce) || errors.Is(err, ErrTooLarge)
 }

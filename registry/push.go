@@ -184,9 +184,12 @@ func (c *Client) parseTarget(target string) (pushTarget, error) {
 	if c.isInsecure(host) {
 		t.opts = append(t.opts, name.Insecure)
 	}
-	if _, err := t.repository("x"); err != nil {
+	r, err := t.repository("x")
+	if err != nil {
 		return pushTarget{}, fmt.Errorf("%w: registry %q: %w", ErrInvalidArgument, target, err)
 	}
+	// The registry was named: the dial-time address check leaves it alone.
+	c.noteRegistry(r.Registry)
 	return t, nil
 }
 

@@ -46,6 +46,14 @@ func (r *pushRun) run(ctx context.Context) (*PushReport, error) {
 		r.o.progress.SetTotal(r.totalBytes())
 	}
 	if err := r.eachLimited(ctx, len(r.images), func(ctx context.Context, i int) error {
+		return r.checkImage(ctx, r.images[i])
+	}); err != nil {
+		return nil, err
+	}
+	if err := r.uploadInArchiveOrder(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.eachLimited(ctx, len(r.images), func(ctx context.Context, i int) error {
 		return r.pushImage(ctx, r.images[i])
 	}); err != nil {
 		return nil, err
@@ -185,16 +193,15 @@ func (r *pushRun) totalBytes() int64 {
 	return n
 }
 
-// pushImage puts one image by digest after its blobs; an image the
-// registry has already is left, its blobs with it.
-func (r *pushRun) pushImage(ctx context.Context, j *imageJob) error {
+// checkImage lists an image's blobs and asks whether the registry has its
+// manifest; an image already there is left, its blobs with it.
+func (r *pushRun) checkImage(ctx context.Context, j *imageJob) error {
 	blobs, err := r.blobsOf(j.m)
 	if err != nil {
 		return err
 	}
 	j.blobs = blobs
-	ref := j.dst.Digest(j.m.Digest.String())
-	if j.existed, err = r.manifestExists(ctx, ref); err != nil {
+	if j.existed, err = r.manifestExists(ctx, j.dst.Digest(j.m.Digest.String())); err != nil {
 		return err
 	}
 	if j.existed {
@@ -203,10 +210,18 @@ func (r *pushRun) pushImage(ctx context.Context, j *imageJob) error {
 				r.skipProgress(d.Size)
 			}
 		}
+	}
+	return nil
+}
+
+// pushImage puts one image the registry lacks by digest, after its blobs.
+func (r *pushRun) pushImage(ctx context.Context, j *imageJob) error {
+	if j.existed {
 		return nil
 	}
+	ref := j.dst.Digest(j.m.Digest.String())
 	g, gctx := errgroup.WithContext(ctx)
-	for _, d := range blobs {
+	for _, d := range j.blobs {
 		g.Go(func() error { return r.ensureBlob(gctx, j.dst, d) })
 	}
 	if err := g.Wait(); err != nil {

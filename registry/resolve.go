@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -49,7 +48,7 @@ func (c *Client) resolveTargets(ctx context.Context, ref string, targets []platf
 	if err != nil {
 		return fail(err)
 	}
-	top, err := remote.Get(r, c.Remote(ctx)...)
+	top, err := c.get(ctx, r)
 	if err != nil {
 		return fail(fmt.Errorf("fetching %s: %w", ref, err))
 	}
@@ -100,7 +99,7 @@ func (c *Client) resolveChild(ctx context.Context, r name.Reference, desc *remot
 	if got, ok := memo.children[child.Digest]; ok {
 		return got, nil
 	}
-	got, err := remote.Get(r.Context().Digest(child.Digest.String()), c.Remote(ctx)...)
+	got, err := c.get(ctx, r.Context().Digest(child.Digest.String()))
 	if err != nil {
 		return nil, fmt.Errorf("fetching %s for %s: %w", r, t, err)
 	}
@@ -130,7 +129,7 @@ func (c *Client) resolveImage(ctx context.Context, src string, r name.Reference,
 		// config is fetched and checked.
 		early(resolved(desc.Descriptor, nil))
 	}
-	config, err := memo.config(ctx, img, desc.Manifest)
+	config, err := c.config(ctx, memo, src, img, desc.Manifest)
 	if err != nil {
 		return nil, fmt.Errorf("%s: fetching config: %w", src, err)
 	}
@@ -154,10 +153,8 @@ func (c *Client) resolveImage(ctx context.Context, src string, r name.Reference,
 	return resolved(d, config), nil
 }
 
-// config fetches an image's config once per digest. The digest comes from
-// the manifest: go-containerregistry's ConfigName would fetch the config,
-// and its RawConfigFile keeps a body cut short by a dropped connection.
-func (m *resolveMemo) config(ctx context.Context, img v1.Image, manifest []byte) ([]byte, error) {
+// config fetches an image's config once per digest (see configOf).
+func (c *Client) config(ctx context.Context, m *resolveMemo, src string, img v1.Image, manifest []byte) ([]byte, error) {
 	mf, err := v1.ParseManifest(bytes.NewReader(manifest))
 	if err != nil {
 		return nil, fmt.Errorf("parsing manifest: %w", err)
@@ -165,14 +162,9 @@ func (m *resolveMemo) config(ctx context.Context, img v1.Image, manifest []byte)
 	if cfg, ok := m.configs[mf.Config.Digest]; ok {
 		return cfg, nil
 	}
-	var cfg []byte
-	err = retryTransfer(ctx, func() error {
-		var err error
-		cfg, err = fetchBlob(img, mf.Config.Digest)
-		return err
-	})
+	h, cfg, err := c.configOf(ctx, src, img, manifest)
 	if err == nil {
-		m.configs[mf.Config.Digest] = cfg
+		m.configs[h] = cfg
 	}
 	return cfg, err
 }
@@ -201,18 +193,4 @@ func tagOf(r name.Reference) (string, bool) {
 
 func isImageManifest(mt string) bool {
 	return types.MediaType(mt).IsImage()
-}
-
-// fetchBlob reads a small blob, verified against its digest.
-func fetchBlob(img v1.Image, h v1.Hash) ([]byte, error) {
-	l, err := img.LayerByDigest(h)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := l.Compressed()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return io.ReadAll(rc)
 }

@@ -5,19 +5,23 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/rancher/ferry/reorder/tempfile"
 )
 
 // writeAtomic creates path with the bytes write produces: they go to a temp
 // file beside path, which is fsynced and renamed over path only when write
 // succeeds, so a reader never sees a partial archive and a failure leaves
 // path as it was. It mirrors bundle.WriteFileAtomic, which reorder cannot
-// import.
+// import, down to sweeping the temp files of killed writers first.
 func writeAtomic(path string, write func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	if fi, statErr := os.Stat(path); statErr == nil && fi.IsDir() {
 		return fmt.Errorf("output %s is a directory: give a file name", path)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	pattern := tempfile.Beside(path)
+	_, _ = tempfile.Sweep(dir, pattern)
+	tmp, err := tempfile.Create(dir, pattern)
 	if err != nil {
 		return fmt.Errorf("creating output in %s: %w", dir, err)
 	}

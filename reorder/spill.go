@@ -6,13 +6,23 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/rancher/ferry/reorder/tempfile"
 )
+
+// spillPattern names spill files; Sweep removes those of killed runs.
+const spillPattern = ".ferry-reorder-*.tar"
 
 // reorderSpill copies the stream to a temporary file while indexing it, then
 // writes the plan from that file. The spill is the raw tar stream, so the
 // plan's offsets apply to it unchanged.
 func reorderSpill(ctx context.Context, o *options, out *output, src io.Reader) (p *plan, err error) {
-	f, err := os.CreateTemp(o.spillDir, ".ferry-reorder-*.tar")
+	dir := o.spillDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	_, _ = tempfile.Sweep(dir, spillPattern)
+	f, err := tempfile.Create(dir, spillPattern)
 	if err != nil {
 		return nil, fmt.Errorf("creating spill file: %w", err)
 	}

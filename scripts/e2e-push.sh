@@ -10,7 +10,13 @@
 #     list byte for byte, the runtime tag as one list verified with every
 #     platform, blobs shared across repositories are mounted
 #   - a rerun uploads 0 blobs (ferry's summary and the registry log agree)
-#   - the skopeo archives push with the digests ferry lists for them
+#   - the skopeo archives, a crane tarball (go-containerregistry's
+#     tarball.Write) and podman-saved archives (podman load of a bundle,
+#     then podman save) push with the digests they carry; an OCI layout
+#     directory pushes, its image named only by a tag left out with a
+#     warning unless --repository names it
+#   - a push killed (-9) while blobs upload, then rerun: the rerun sends
+#     only what was missing and the tag ends right
 #   - containerd with a hosts.toml mirror pulls the original names (whose
 #     registry is gone) from the private registry; ctr images check
 # Needs root (containerd). Missing tools SKIP locally and FAIL with CI=true.
@@ -18,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=SCRIPTDIR/lib/e2e.sh
 source scripts/lib/e2e.sh
-e2e_begin e2e-push docker-registry containerd ctr skopeo curl openssl perl go jq sha256sum
+e2e_begin e2e-push docker-registry containerd ctr skopeo podman curl openssl perl go jq sha256sum
 if [ "$(id -u)" != 0 ]; then
 	if [ "${CI:-}" = true ]; then echo "FAIL: containerd needs root (CI=true)" >&2; exit 1; fi
 	echo "SKIP: containerd needs root"
@@ -53,7 +59,19 @@ check "bundle linux/amd64 (gzip)" "$ferry" bundle "$src/$runtime" "$src/$pause" 
 skopeo_copy() { skopeo --policy "$policy" copy --quiet --src-cert-dir "$FERRY_REGISTRY_CERT_DIR" "$@"; }
 check "skopeo docker-archive" skopeo_copy "docker://$src/$runtime-linux-amd64" "docker-archive:$dist/docker.tar:docker.io/airgap/from-docker:v1"
 check "skopeo oci-archive" skopeo_copy "docker://$src/$runtime-linux-amd64" "oci-archive:$dist/oci.tar:docker.io/airgap/from-oci:v1"
+check "skopeo oci layout directory (named by tag only)" skopeo_copy "docker://$src/$runtime-linux-amd64" "oci:$dist/ocidir:v1"
 bundles=("$dist/win-1809.tar.zst" "$dist/win-ltsc2022.tar.zst" "$dist/win-2025.tar.zst" "$dist/linux.tar.gz")
+
+# A crane tarball of the Linux runtime, and podman's own archives of it
+# (loaded from the bundle into vfs storage in the work dir; podman 4.3
+# reads docker archives only uncompressed).
+go build -o "$work/e2eimages" ./scripts/lib/e2eimages
+check "crane tarball (tarball.Write)" bash -c "'$work/e2eimages' crane '$dist/linux.tar.gz' '$src/$runtime' docker.io/airgap/from-crane:v1 '$dist/crane.tar' >'$work/crane.digest'"
+podman_() { podman --root "$work/podman/root" --runroot "$work/podman/run" --storage-driver vfs --events-backend file "$@"; }
+gzip -dc "$dist/linux.tar.gz" >"$work/linux.tar"
+check "podman load of the linux bundle" podman_ load -q -i "$work/linux.tar"
+check "podman save docker-archive" podman_ save -q --format docker-archive -o "$dist/podman.tar" "$src/$runtime"
+check "podman save oci-archive" podman_ save -q --format oci-archive -o "$dist/podman-oci.tar" "$src/$runtime"
 
 # The source registry goes away; a fresh one is the private registry.
 _svc_stop_pid registry
@@ -105,8 +123,52 @@ want=$("$ferry" list -o json "$dist/oci.tar" | jq -r '.images[0].digest')
 check "oci archive: pushed digest is the archive's ($want)" test "$(raw_digest "$dst/imported/airgap/from-oci:v1")" = "$want"
 check "docker archive: pushed config is the source's ($linux_config)" \
 	test "$(config_of "$dst/imported/airgap/from-docker:v1")" = "$linux_config"
+check "crane tarball and podman archives push" bash -c \
+	"'$ferry' push '$dist/crane.tar' '$dist/podman.tar' --registry '$dst/crane' -o json -q >'$work/crane.json' && '$ferry' push '$dist/podman-oci.tar' --registry '$dst/podman-oci' -o json -q >'$work/podman-oci.json'"
+want=$(cat "$work/crane.digest")
+check "crane tarball: pushed digest is the one crane reads there ($want)" test "$(raw_digest "$dst/crane/airgap/from-crane:v1")" = "$want"
+check "crane tarball: pushed config is the source's" test "$(config_of "$dst/crane/airgap/from-crane:v1")" = "$linux_config"
+check "podman docker-archive: pushed config is the source's" test "$(config_of "$dst/crane/$runtime")" = "$linux_config"
+# podman's OCI save converts the image (config included) to OCI types, so
+# the archive's own digest is what must arrive.
+podman_ref=$(jq -r '.images[0].reference' "$work/podman-oci.json")
+want=$("$ferry" list -o json "$dist/podman-oci.tar" | jq -r '.images[0].digest')
+check "podman oci-archive: $podman_ref is the archive's digest ($want)" test "$(raw_digest "$podman_ref")" = "$want"
+
+check "oci layout directory named by tag only: warned, nothing pushed" bash -c \
+	"'$ferry' push '$dist/ocidir' --registry '$dst/dir' -o json -q 2>'$work/dir.err' | jq -e '.images == [] or .images == null' && grep -F 'only by the tag \"v1\"' '$work/dir.err' | grep -q -- --repository"
+check "oci layout directory with --repository" "$ferry" push "$dist/ocidir" --registry "$dst/dir" --repository airgap/from-dir -q
+want=$("$ferry" list -o json "$dist/ocidir" | jq -r '.images[0].digest')
+check "oci layout directory: pushed digest is the layout's ($want)" test "$(raw_digest "$dst/dir/airgap/from-dir:v1")" = "$want"
 check "dry run pushes nothing" bash -c "'$ferry' push '$dist/docker.tar' --registry '$dst/dry' --dry-run -o json | jq -e '.dryRun and .blobsUploaded > 0'"
 check "dry run left no tag" bash -c "! skopeo inspect --raw --cert-dir '$FERRY_REGISTRY_CERT_DIR' docker://$dst/dry/airgap/from-docker:v1"
+
+# kill -9 while blobs upload, then rerun: a large image, two blobs at a
+# time, killed once the registry has taken its first blob.
+layers=12
+check "large OCI layout ($layers x 24 MiB)" "$work/e2eimages" layout "$dist/big" docker.io/airgap/big:v1 "$layers" $((24 << 20))
+before=$(wc -l <"$rlog")
+"$ferry" push "$dist/big" --registry "$dst" --jobs 2 -q -o json >"$work/killed.json" 2>&1 &
+pid=$!
+for _ in $(seq 600); do
+	tail -n +"$((before + 1))" "$rlog" | grep -qE 'http.request.method=PUT .*/blobs/uploads/.*http.response.status=201' && break
+	sleep 0.02
+done
+status=0
+{
+	kill -9 "$pid" || true
+	wait "$pid" || status=$?
+} 2>/dev/null
+first=$(tail -n +"$((before + 1))" "$rlog" | grep -cE 'http.request.method=PUT .*/blobs/uploads/.*http.response.status=201' || true)
+check "push killed mid-way (exit $status, $first of $((layers + 1)) blobs in)" test "$status" = 137 -a "$first" -ge 1 -a "$first" -lt $((layers + 1))
+check "killed push left no tag" bash -c "! skopeo inspect --raw --cert-dir '$FERRY_REGISTRY_CERT_DIR' docker://$dst/airgap/big:v1"
+before=$(wc -l <"$rlog")
+check "rerun after the kill completes" bash -c "'$ferry' push '$dist/big' --registry '$dst' -o json -q >'$work/resumed.json'"
+sent=$(tail -n +"$((before + 1))" "$rlog" | grep -cE 'http.request.method=PUT .*/blobs/uploads/.*http.response.status=201' || true)
+check "rerun skipped the $first blobs already in, sent the rest ($sent)" jq -e --argjson first "$first" --argjson sent "$sent" --argjson all $((layers + 1)) \
+	'.blobsExisting >= $first and .blobsUploaded == $sent and .blobsUploaded + .blobsExisting == $all and .blobsUploaded < $all' "$work/resumed.json"
+want=$("$ferry" list -o json "$dist/big" | jq -r '.images[0].digest')
+check "tag after the rerun is the image ($want)" test "$(raw_digest "$dst/airgap/big:v1")" = "$want"
 
 # The air gap: containerd resolves the original names through a mirror.
 mkdir -p "$FERRY_CTR_HOSTS_DIR/$src"

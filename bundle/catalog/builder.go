@@ -19,6 +19,7 @@ import (
 // tag's list depends on what all the archives hold together.
 type builder struct {
 	o        *options
+	archive  int // the index of the archive being added
 	c        *Catalog
 	tagged   map[string]map[string][]*Manifest // repo -> tag -> images
 	sources  map[v1.Hash]*Manifest             // upstream lists by digest (no children yet)
@@ -35,9 +36,13 @@ func (b *builder) add(a *bundle.Archive) error {
 		return err
 	}
 	for _, d := range im.Manifests {
-		n := imageName(d)
-		if n == "" || !d.MediaType.IsImage() {
-			continue // unnamed images and nested indexes: nothing to serve them under
+		if !d.MediaType.IsImage() {
+			continue // nested indexes: nothing names their children
+		}
+		n := b.o.imageName(d)
+		if n == "" {
+			b.c.unnamed = append(b.c.unnamed, Unnamed{Archive: b.archive, Digest: d.Digest, Tag: d.Annotations[bundle.AnnotationRefName]})
+			continue
 		}
 		repo, tag, err := b.o.repoTag(n)
 		if err != nil {
@@ -69,16 +74,24 @@ func (b *builder) add(a *bundle.Archive) error {
 
 // imageName is the name an index.json entry gives its image: containerd's
 // annotation, else an OCI ref.name that is a whole name (skopeo and podman
-// OCI archives write the name given there); a ref.name that is only a tag
-// ("v1") names no repository.
-func imageName(d v1.Descriptor) string {
+// OCI archives write the name given there). A ref.name that is only a tag
+// ("v1"), or no name at all, names no repository: the image is named in
+// the fallback repository when there is one (by digest when untagged),
+// else not at all.
+func (o *options) imageName(d v1.Descriptor) string {
 	if n := d.Annotations[bundle.AnnotationContainerdName]; n != "" {
 		return n
 	}
-	if n := d.Annotations[bundle.AnnotationRefName]; strings.Contains(n, "/") {
-		return n
+	ref := d.Annotations[bundle.AnnotationRefName]
+	switch {
+	case strings.Contains(ref, "/"):
+		return ref
+	case o.repository == "":
+		return ""
+	case ref != "":
+		return o.repository + ":" + ref
 	}
-	return ""
+	return o.repository + "@" + d.Digest.String()
 }
 
 func (b *builder) repo(name string) *repository {

@@ -53,9 +53,25 @@ func (m *Manifest) Descriptor() v1.Descriptor {
 // Catalog is the registry view of a set of archives. It is read-only after
 // New and safe for concurrent use.
 type Catalog struct {
-	repos map[string]*repository
-	blobs map[v1.Hash]blobSource
+	repos   map[string]*repository
+	blobs   map[v1.Hash]blobSource
+	unnamed []Unnamed
 }
+
+// Unnamed is an image an archive holds without a repository to serve it
+// under: its org.opencontainers.image.ref.name is only a tag, or it has
+// no name. WithRepository names such images.
+type Unnamed struct {
+	// Archive is the archive's index in the slice given to New.
+	Archive int
+	Digest  v1.Hash
+	// Tag is the bare ref.name, "" when the image has none.
+	Tag string
+}
+
+// Unnamed lists the images the catalog left out for want of a name, in
+// archive order.
+func (c *Catalog) Unnamed() []Unnamed { return append([]Unnamed(nil), c.unnamed...) }
 
 // blobSource opens a blob: by digest from an archive's blobs/ when it is
 // stored there, else through the go-containerregistry layer that yields it.
@@ -91,10 +107,11 @@ func New(archives []*bundle.Archive, opts ...Option) (*Catalog, error) {
 	}
 	b := &builder{o: o, tagged: map[string]map[string][]*Manifest{}, sources: map[v1.Hash]*Manifest{},
 		sourceOf: map[v1.Hash]v1.Hash{}, c: &Catalog{repos: map[string]*repository{}, blobs: map[v1.Hash]blobSource{}}}
-	for _, a := range archives {
+	for i, a := range archives {
 		if a == nil {
 			return nil, fmt.Errorf("catalog: nil archive")
 		}
+		b.archive = i
 		if err := b.add(a); err != nil {
 			return nil, err
 		}
@@ -189,6 +206,20 @@ func (c *Catalog) BlobAt(h v1.Hash) (ra io.ReaderAt, size int64, ok bool) {
 	}
 	ra, size, err := src.archive.BlobAt(h)
 	return ra, size, err == nil
+}
+
+// Position reports where a blob is stored: its archive and the offset of
+// its bytes in that archive's tar stream. ok is false for a blob the
+// catalog does not hold or reads through a layer (docker save archives).
+// Reading the blobs of an archive that is not Seekable in ascending offset
+// order decompresses it once; see bundle.Archive.BlobOffset.
+func (c *Catalog) Position(h v1.Hash) (a *bundle.Archive, offset int64, ok bool) {
+	src, found := c.blobs[h]
+	if !found || src.archive == nil {
+		return nil, 0, false
+	}
+	offset, _, err := src.archive.BlobOffset(h)
+	return src.archive, offset, err == nil
 }
 
 // Size reports a blob's size, if the catalog holds it.

@@ -128,7 +128,8 @@ func TestConflictingImagesForOnePlatform(t *testing.T) {
 func TestNamesAndBlobs(t *testing.T) {
 	blobs := verifytest.Blobs{}
 	img := image("127.0.0.1:5000/rancher/pause:36", linux, 1, blobs)
-	c, err := catalog.New([]*bundle.Archive{open(t, []bundle.Image{img}, blobs)},
+	a := open(t, []bundle.Image{img}, blobs)
+	c, err := catalog.New([]*bundle.Archive{a},
 		catalog.WithMap("rancher", "mirrored/rancher"), catalog.WithPrefix("airgap"))
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +154,13 @@ func TestNamesAndBlobs(t *testing.T) {
 		if _, _, ok := c.BlobAt(d.Digest); !ok {
 			t.Fatalf("blob %s has no random access", d.Digest)
 		}
+		in, off, ok := c.Position(d.Digest)
+		if want, _, _ := a.BlobOffset(d.Digest); !ok || in != a || off != want || off == 0 {
+			t.Fatalf("blob %s at %d in %p (%v), want %d in %p", d.Digest, off, in, ok, want, a)
+		}
+	}
+	if _, _, ok := c.Position(v1.Hash{Algorithm: "sha256", Hex: "00"}); ok {
+		t.Fatal("unknown blob has a position")
 	}
 	if _, _, err := c.Blob(v1.Hash{Algorithm: "sha256", Hex: "00"}); !errors.Is(err, catalog.ErrNotFound) {
 		t.Fatalf("unknown blob: %v", err)
@@ -186,5 +194,56 @@ func TestNamesListsAndManifests(t *testing.T) {
 	}
 	if _, err := c.Manifests("nope"); !errors.Is(err, catalog.ErrNotFound) {
 		t.Fatalf("unknown repo: %v", err)
+	}
+}
+
+// An OCI archive whose ref.name is only a tag names no repository: the
+// image is listed as unnamed, unless WithRepository gives one; an image
+// with no name at all goes there by digest.
+func TestBareTagsAndWithRepository(t *testing.T) {
+	blobs := verifytest.Blobs{}
+	tagged, untagged := image("example.com/a:v1", linux, 1, blobs), image("example.com/b:v2", linux, 2, blobs)
+	entries := verifytest.EditJSON(verifytest.Entries(verifytest.Write([]bundle.Image{tagged, untagged}, blobs, false)),
+		bundle.IndexFile, func(v any) any {
+			ms := v.(map[string]any)["manifests"].([]any)
+			ms[0].(map[string]any)["annotations"] = map[string]any{bundle.AnnotationRefName: "v1"}
+			delete(ms[1].(map[string]any), "annotations")
+			return v
+		})
+	raw := verifytest.Tar(entries)
+	a, err := bundle.Open(context.Background(), bytes.NewReader(raw), int64(len(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+
+	c, err := catalog.New([]*bundle.Archive{a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	un := c.Unnamed()
+	if len(c.Repositories()) != 0 || len(un) != 2 || un[0].Tag != "v1" || un[0].Digest != tagged.Descriptor.Digest ||
+		un[1].Tag != "" || un[1].Digest != untagged.Descriptor.Digest || un[1].Archive != 0 {
+		t.Fatalf("repositories %v, unnamed %+v", c.Repositories(), un)
+	}
+
+	c, err = catalog.New([]*bundle.Archive{a}, catalog.WithRepository("airgap/app"), catalog.WithPrefix("mirror"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Repositories(); len(got) != 1 || got[0] != "mirror/airgap/app" || len(c.Unnamed()) != 0 {
+		t.Fatalf("repositories %v, unnamed %+v", got, c.Unnamed())
+	}
+	if m, err := c.Manifest("mirror/airgap/app", "v1"); err != nil || m.Digest != tagged.Descriptor.Digest {
+		t.Fatalf("tag v1: %v", err)
+	}
+	if tags, _ := c.Tags("mirror/airgap/app"); len(tags) != 1 {
+		t.Fatalf("tags %v, want only v1", tags)
+	}
+	if _, err := c.Manifest("mirror/airgap/app", untagged.Descriptor.Digest.String()); err != nil {
+		t.Fatalf("untagged image by digest: %v", err)
+	}
+	if _, err := catalog.New(nil, catalog.WithRepository("Bad Name")); err == nil {
+		t.Fatal("bad repository accepted")
 	}
 }

@@ -11,8 +11,9 @@ import (
 type Option func(*options) error
 
 type options struct {
-	prefix string
-	maps   []mapping
+	prefix     string
+	maps       []mapping
+	repository string
 }
 
 type mapping struct{ from, to string }
@@ -57,6 +58,23 @@ func WithMap(from, to string) Option {
 			return fmt.Errorf("map %q=%q: %w", from, to, err)
 		}
 		o.maps = append(o.maps, mapping{from, to})
+		return nil
+	}
+}
+
+// WithRepository names the images an OCI archive names only by a tag
+// (org.opencontainers.image.ref.name "v1", as `skopeo copy … oci-archive:
+// FILE:v1` writes) as repo:tag, and those it does not name at all as
+// repo@digest; without it they are left out (see Catalog.Unnamed). repo is
+// a repository path such as "rancher/app"; maps and the prefix apply to it
+// as to any name.
+func WithRepository(repo string) Option {
+	return func(o *options) error {
+		repo = strings.Trim(repo, "/")
+		if _, err := name.NewRepository(repo); err != nil {
+			return fmt.Errorf("repository %q: give a repository path such as rancher/app: %w", repo, err)
+		}
+		o.repository = repo
 		return nil
 	}
 }

@@ -35,9 +35,22 @@ func (v *verifier) crossCheck() {
 	v.passStructure()
 }
 
-// checkLinks reports links whose target is not in the archive.
+// hardLinkLoaders are the loaders that refuse a blob stored as a tar hard
+// link; only docker load reads one.
+const hardLinkLoaders = "containerd (ctr images import), skopeo, podman and go-containerregistry's tarball.Image (k3s, rke2)"
+
+// checkLinks reports links whose target is not in the archive, and hard
+// links, which most loaders refuse: a warning, an error with WithStrict.
 func (v *verifier) checkLinks() {
 	for _, e := range v.order {
+		if e.typ == tar.TypeLink && v.entries[e.link] != nil {
+			sev := SeverityWarning
+			if v.o.strict {
+				sev = SeverityError
+			}
+			v.add(Check{Name: "hardlink", Entry: e.name, Severity: sev,
+				Message: fmt.Sprintf("a tar hard link to %s, which %s refuse; only docker load reads it", e.link, hardLinkLoaders)})
+		}
 		if e.link == "" || v.entries[e.link] != nil {
 			continue
 		}

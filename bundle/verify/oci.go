@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -79,12 +80,20 @@ func (v *verifier) checkOCI() {
 	v.walkIndex(&im, bundle.IndexFile, nil, 0)
 }
 
+// ociLayoutVersion is the only image layout version the OCI spec defines,
+// and the one every loader checks for.
+const ociLayoutVersion = "1.0.0"
+
 func (v *verifier) checkLayout(e *vEntry) {
 	var l struct {
 		Version string `json:"imageLayoutVersion"`
 	}
 	if err := json.Unmarshal(e.data, &l); err != nil || l.Version == "" {
 		v.add(Check{Name: "oci-layout", Entry: e.name, Severity: SeverityError, Expected: `{"imageLayoutVersion":"1.0.0"}`, Found: quoteHead(e.data)})
+		return
+	}
+	if l.Version != ociLayoutVersion {
+		v.add(Check{Name: "oci-layout", Entry: e.name, Severity: SeverityError, Expected: `imageLayoutVersion "1.0.0"`, Found: strconv.Quote(l.Version)})
 		return
 	}
 	v.pass("oci-layout", e.name, "version %s", l.Version)

@@ -7,6 +7,8 @@ import (
 	"io"
 	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/rancher/ferry/bundle"
@@ -59,8 +61,29 @@ func (c Check) String() string {
 	if c.Expected != "" || c.Found != "" {
 		s += fmt.Sprintf(": expected %s, found %s", orNone(c.Expected), orNone(c.Found))
 	}
-	return s
+	return EscapeControls(s)
 }
+
+// EscapeControls writes control characters (newlines, carriage returns,
+// escapes) as Go escapes, so that an entry name cannot break a text report
+// into lines of its own or drive the terminal.
+func EscapeControls(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) }
 
 func orNone(s string) string {
 	if s == "" {

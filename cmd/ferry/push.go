@@ -20,6 +20,7 @@ type pushOptions struct {
 	reg        registryFlags
 	target     string
 	maps       []string
+	repository string
 	onExisting string
 	dryRun     bool
 	output     string
@@ -32,10 +33,11 @@ func newPushCmd() *cobra.Command {
 		Use:   "push BUNDLE|ARCHIVE... --registry HOST[:PORT][/PREFIX]",
 		Short: "Load bundles or image archives into a private registry, digests kept",
 		Long: `Push copies every image of ferry bundles and image archives (docker save,
-crane, skopeo, podman, OCI layout; plain, gzip or zstd; "-" reads stdin) into a
-registry. The source registry host is replaced by --registry and the
-repository path kept (docker.io/rancher/x:1 -> HOST/PREFIX/rancher/x:1), so
-rke2's system-default-registry and registries.yaml mirrors find them.
+crane, skopeo, podman, OCI layout archives or directories; plain, gzip or zstd;
+"-" reads stdin) into a registry. The source registry host is replaced by
+--registry and the repository path kept (docker.io/rancher/x:1 ->
+HOST/PREFIX/rancher/x:1), so rke2's system-default-registry and
+registries.yaml mirrors find them.
 
 Manifests, lists and configs are pushed byte for byte: every digest in the
 registry is the bundle's. Per-version Windows bundles of one tag, pushed
@@ -55,6 +57,7 @@ mounted, and a rerun after an interruption sends only what is missing.`,
 	fs.Lookup("jobs").Usage = "blobs to upload in parallel"
 	fs.StringVar(&o.target, "registry", "", "destination HOST[:PORT][/PREFIX] (required)")
 	fs.StringArrayVar(&o.maps, "map", nil, "rewrite a repository prefix, FROM=TO (repeatable; the first match applies, before the PREFIX)")
+	fs.StringVar(&o.repository, "repository", "", "repository for images an OCI archive names only by a tag (ref.name \"v1\") or not at all (those go by digest)")
 	fs.StringVar(&o.onExisting, "on-existing-tag", string(registry.OnExistingTagMerge), "a tag the registry holds with other content: merge, overwrite, skip or error")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "read the registry and report what would be pushed, without pushing")
 	fs.StringVarP(&o.output, "output", "o", "text", "text or json (a summary per image)")
@@ -77,6 +80,9 @@ func (o *pushOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	if o.repository != "" {
+		catOpts = append(catOpts, catalog.WithRepository(o.repository))
+	}
 	ctx := cmd.Context()
 	archives, cleanup, err := openArchives(ctx, args, cmd.InOrStdin())
 	defer cleanup()
@@ -87,6 +93,7 @@ func (o *pushOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	warnUnnamed(cmd.ErrOrStderr(), cat.Unnamed(), args)
 	client, err := o.reg.client(cmd.ErrOrStderr())
 	if err != nil {
 		return err
@@ -183,4 +190,17 @@ func printPushReport(w io.Writer, rep *registry.PushReport) {
 	}
 	fmt.Fprintf(w, "%s %d blobs (%s), mounted %d, %d already there\n", verb,
 		rep.BlobsUploaded, humanBytes(rep.BytesUploaded), rep.BlobsMounted, rep.BlobsExisting)
+}
+
+// warnUnnamed names the images left out for want of a repository, and how
+// to push them.
+func warnUnnamed(w io.Writer, unnamed []catalog.Unnamed, paths []string) {
+	for _, u := range unnamed {
+		what := "has no name"
+		if u.Tag != "" {
+			what = fmt.Sprintf("is named only by the tag %q (org.opencontainers.image.ref.name)", u.Tag)
+		}
+		fmt.Fprintf(w, "warning: %s: image %s %s, so it has no repository and is not pushed; "+
+			"give one with --repository REPO (--map cannot, it renames repositories)\n", paths[u.Archive], u.Digest, what)
+	}
 }

@@ -14,6 +14,7 @@ func NewRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	registerNetworkFlags(root.PersistentFlags())
 	root.AddCommand(
 		newBundleCmd(),
 		newListCmd(),

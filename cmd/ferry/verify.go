@@ -176,7 +176,7 @@ func printVerifyReport(w io.Writer, file string, rep *verify.Report) {
 		}
 		names := "<none>"
 		if len(img.Names) > 0 {
-			names = strings.Join(img.Names, ",")
+			names = verify.EscapeControls(strings.Join(img.Names, ","))
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", verdict, names, platformString(img.Platform), layers)
 	}

@@ -118,7 +118,14 @@ func structureCases(f *Fixture) []Case {
 	fifo := Entry{Hdr: tar.Header{Name: "pipe", Typeflag: tar.TypeFifo, Mode: 0o600}}
 	longName := strings.Repeat("deep/", 1700) + "file"
 	dupIndex := Reg(bundle.IndexFile, []byte(`{"schemaVersion":2,"manifests":[]}`))
+	hardLinked := hardLinkLayer(es, f.Layer)
+	layout := append([]Entry(nil), es...)
+	layout[Find(layout, bundle.OCILayoutFile)] = Reg(bundle.OCILayoutFile, []byte(`{"imageLayoutVersion":"2.0.0"}`))
 	return []Case{
+		{Name: "hard-linked layer", Data: hardLinked, WantOK: true},
+		{Name: "hard-linked layer, strict", Data: hardLinked, Strict: true, Check: "hardlink", Mention: "skopeo, podman"},
+		{Name: "unknown oci-layout version", Data: Tar(layout), Check: "oci-layout", Mention: `"2.0.0"`},
+		{Name: "newline in a name", Data: with(Reg("notes\nok   fake", []byte("x"))), Check: "extra", Mention: `notes\nok   fake`},
 		{Name: "dot-dot path", Data: with(Reg("../evil", []byte("x"))), Check: "path", Mention: "../evil", Reject: tarscan.ErrUnsafePath},
 		{Name: "absolute path", Data: with(Reg("/etc/evil", []byte("x"))), Check: "path", Mention: "/etc/evil", Reject: tarscan.ErrUnsafePath},
 		{Name: "symlink out", Data: with(link("blobs/escape", "../../etc/passwd", tar.TypeSymlink)), Check: "link", Mention: "blobs/escape", Reject: tarscan.ErrUnsafeLink},
@@ -342,4 +349,19 @@ func manyDockerEntries(size int) []byte {
 	one := `{"Config":"x"},`
 	n := (size - 2) / len(one)
 	return []byte("[" + strings.TrimSuffix(strings.Repeat(one, n), ",") + "]")
+}
+
+// hardLinkLayer stores the layer under another name and makes its blob
+// path a tar hard link to it, as some writers do for shared layers.
+func hardLinkLayer(es []Entry, layer string) []byte {
+	out := make([]Entry, 0, len(es)+1)
+	for _, e := range es {
+		if e.Hdr.Name != layer {
+			out = append(out, e)
+			continue
+		}
+		out = append(out, Reg("layers/shared.tar", e.Data),
+			Entry{Hdr: tar.Header{Name: layer, Linkname: "layers/shared.tar", Typeflag: tar.TypeLink, Mode: 0o644}})
+	}
+	return Tar(out)
 }
