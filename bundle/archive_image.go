@@ -31,7 +31,7 @@ func (a *Archive) blob(d v1.Descriptor) (io.ReadCloser, error) {
 	if e.Size() != d.Size {
 		return nil, fmt.Errorf("%w: %s is %d bytes, its descriptor says %d", ErrSizeMismatch, BlobPath(d.Digest), e.Size(), d.Size)
 	}
-	return VerifyingReader(io.NopCloser(io.NewSectionReader(a.src, e.DataOffset, e.Size())), d), nil
+	return VerifyingReader(a.src.section(e.DataOffset, e.Size()), d), nil
 }
 
 // readBlob reads a small blob whole and checks its digest.
@@ -200,6 +200,20 @@ func (a *Archive) BlobAt(h v1.Hash) (io.ReaderAt, int64, error) {
 		return nil, 0, err
 	}
 	return io.NewSectionReader(a.src, e.DataOffset, e.Size()), e.Size(), nil
+}
+
+// BlobSection returns a stored blob's bytes, unchecked, and its size: for
+// reads of a blob whose digest was checked once. Reading forward streams
+// the frames of a zstd bundle that hold the blob rather than decoding each
+// frame whole; Seek is free, and the next Read starts at the frame holding
+// the new position. Close releases the decoder. A section is for one
+// goroutine at a time.
+func (a *Archive) BlobSection(h v1.Hash) (io.ReadSeekCloser, int64, error) {
+	e, err := a.resolve(BlobPath(h))
+	if err != nil {
+		return nil, 0, err
+	}
+	return a.src.section(e.DataOffset, e.Size()), e.Size(), nil
 }
 
 // BlobOffset returns where a stored blob's bytes start in the archive's

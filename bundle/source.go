@@ -24,7 +24,17 @@ type tarAt struct {
 	size        int64 // -1 when only a full pass would tell
 	compression Compression
 	seekable    bool
+	frames      *frames       // set when seekable
 	inflated    *atomic.Int64 // decompressed bytes produced so far
+}
+
+// section reads n bytes from off in order: a seek-table stream through a
+// streaming decoder, anything else through ReadAt.
+func (t *tarAt) section(off, n int64) io.ReadSeekCloser {
+	if t.frames != nil {
+		return t.frames.section(off, n)
+	}
+	return plainSection{io.NewSectionReader(t, off, n)}
 }
 
 // openTarAt gives random access to the tar inside ra: directly for plain
@@ -43,12 +53,13 @@ func openTarAt(ra io.ReaderAt, size int64) (*tarAt, error) {
 		t.ReaderAt, t.size = countingReaderAt{ra, t.inflated}, size
 		return t, nil
 	case Zstd:
-		sr, total, err := openSeekable(ra, size, t.inflated)
+		sr, table, err := openSeekable(ra, size, t.inflated)
 		if err != nil {
 			return nil, err
 		}
 		if sr != nil {
-			t.ReaderAt, t.size, t.seekable = sr, total, true
+			t.ReaderAt, t.size, t.seekable = sr, int64(table.Size()), true
+			t.frames = &frames{ra: ra, table: table, inflated: t.inflated}
 			return t, nil
 		}
 	}
@@ -78,39 +89,40 @@ func isSkippable(head []byte) bool {
 // seekTableMagic ends a seek table's footer.
 const seekTableMagic = 0x8F92EAB1
 
-// openSeekable returns a reader over the decompressed stream when ra ends
-// with a seek table, nil when it has none, and an error when the table
-// does not add up to the file it ends.
-func openSeekable(ra io.ReaderAt, size int64, inflated *atomic.Int64) (io.ReaderAt, int64, error) {
+// openSeekable returns a reader over the decompressed stream and its table
+// when ra ends with a seek table, nil when it has none, and an error when
+// the table does not add up to the file it ends.
+func openSeekable(ra io.ReaderAt, size int64, inflated *atomic.Int64) (io.ReaderAt, seekable.SeekTable, error) {
 	var foot [4]byte
+	var none seekable.SeekTable
 	if size < 17 {
-		return nil, 0, nil
+		return nil, none, nil
 	}
 	if _, err := ra.ReadAt(foot[:], size-4); err != nil {
-		return nil, 0, fmt.Errorf("reading archive tail: %w", err)
+		return nil, none, fmt.Errorf("reading archive tail: %w", err)
 	}
 	if binary.LittleEndian.Uint32(foot[:]) != seekTableMagic {
-		return nil, 0, nil
+		return nil, none, nil
 	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(MaxZstdWindow), zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.WithDecoderConcurrency(0))
 	if err != nil {
-		return nil, 0, err
+		return nil, none, err
 	}
 	// Sieve keeps the metadata frame, which every lookup revisits, while a
 	// scan passes through one header frame after another.
 	cache := framecache.NewSieve(framecache.Limits{MaxFrames: 16, MaxBytes: 16 << 20})
 	sr, err := seekable.NewReader(io.NewSectionReader(ra, 0, size), countingDecoder{dec, inflated}, seekable.WithReaderFrameCache(cache))
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %w", ErrBadSeekTable, err)
+		return nil, none, fmt.Errorf("%w: %w", ErrBadSeekTable, err)
 	}
 	table, err := sr.SeekTable()
 	if err != nil {
-		return nil, 0, err
+		return nil, none, err
 	}
 	if err := checkTable(table, size); err != nil {
-		return nil, 0, err
+		return nil, none, err
 	}
-	return sr, int64(table.Size()), nil
+	return sr, table, nil
 }
 
 // checkTable requires the frames to tile the file up to the table itself.

@@ -208,6 +208,18 @@ func (c *Catalog) BlobAt(h v1.Hash) (ra io.ReaderAt, size int64, ok bool) {
 	return ra, size, err == nil
 }
 
+// BlobSection gives a blob's bytes, unchecked, to read in order with
+// seeks between reads (see bundle.Archive.BlobSection); ok is false when
+// the blob is only readable as a stream, as with BlobAt. Close it.
+func (c *Catalog) BlobSection(h v1.Hash) (rs io.ReadSeekCloser, size int64, ok bool) {
+	src, found := c.blobs[h]
+	if !found || src.archive == nil {
+		return nil, 0, false
+	}
+	rs, size, err := src.archive.BlobSection(h)
+	return rs, size, err == nil
+}
+
 // Position reports where a blob is stored: its archive and the offset of
 // its bytes in that archive's tar stream. ok is false for a blob the
 // catalog does not hold or reads through a layer (docker save archives).

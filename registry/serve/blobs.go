@@ -41,7 +41,7 @@ func (h *Handler) blob(w http.ResponseWriter, r *http.Request, ref string) {
 		h.damaged(w, r, d, good)
 		return
 	}
-	ra, _, random := h.cat.BlobAt(d)
+	_, _, random := h.cat.BlobAt(d)
 	hd := w.Header()
 	hd.Set("Docker-Content-Digest", d.String())
 	hd.Set("Content-Type", "application/octet-stream")
@@ -60,49 +60,97 @@ func (h *Handler) blob(w http.ResponseWriter, r *http.Request, ref string) {
 	case <-r.Context().Done():
 		return // the client is gone
 	}
-	verified := h.verified(d)
+	if !random {
+		// A layer of a docker save archive, compressed as it is read: every
+		// read checks it (its Range requests get the whole blob).
+		h.stream(w, r, d, size, nil)
+		return
+	}
+	c, first := h.begin(d)
 	switch {
-	case random && !verified && r.Header.Get("Range") != "":
-		if err := h.verify(d); err != nil {
+	case c == nil:
+		h.serveSection(w, r, d)
+	case first && r.Header.Get("Range") == "":
+		h.stream(w, r, d, size, c)
+	case r.Header.Get("Range") == "":
+		h.streamPending(w, r, d, size, c)
+	default:
+		if first {
+			h.verify(d, c)
+		}
+		if err := c.wait(r); err != nil {
 			h.damaged(w, r, d, err)
 			return
 		}
-		fallthrough
-	case random && (verified || r.Header.Get("Range") != ""):
-		http.ServeContent(w, r, "", time.Time{}, io.NewSectionReader(ra, 0, size))
-	default:
-		// A first full read, or a blob only readable as a stream (a layer of
-		// a docker save archive, whose Range requests get the whole blob).
-		h.stream(w, r, d, size)
+		h.serveSection(w, r, d)
 	}
 }
 
+// serveSection serves a checked blob, or the ranges asked of it.
+func (h *Handler) serveSection(w http.ResponseWriter, r *http.Request, d v1.Hash) {
+	rs, _, ok := h.cat.BlobSection(d)
+	if !ok {
+		h.damaged(w, r, d, fmt.Errorf("blob has no random access"))
+		return
+	}
+	defer rs.Close()
+	http.ServeContent(w, r, "", time.Time{}, rs)
+}
+
 // stream sends a blob read through its digest check, holding back its last
-// bytes until the check passes.
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, d v1.Hash, size int64) {
+// bytes until the check passes. With c, it is the blob's first check and
+// ends c: it reads the blob to its end even when the client goes away, as
+// the requests waiting for c need its outcome.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, d v1.Hash, size int64, c *check) {
+	var err error
+	if c != nil {
+		defer func() { h.finish(d, c, err) }()
+	}
 	rc, _, err := h.cat.Blob(d)
 	if err != nil {
 		h.damaged(w, r, d, err)
 		return
 	}
 	defer rc.Close()
-	hw := &holdback{w: w, start: func() {
-		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-		w.WriteHeader(http.StatusOK)
-	}}
-	buf := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(buf)
-	_, err = io.CopyBuffer(hw, rc, *buf)
-	if hw.err != nil {
+	hw := newHoldback(w, size, c != nil)
+	err = copyBlob(hw, rc)
+	if hw.err != nil && c == nil {
 		return // the client went away; the blob is still unchecked
 	}
+	h.finish(d, c, err)
 	if err == nil {
-		h.record(d, nil)
-		err = hw.flush()
+		hw.flush()
 		return
 	}
-	if errors.Is(err, bundle.ErrDigestMismatch) || errors.Is(err, bundle.ErrSizeMismatch) {
-		h.record(d, fmt.Errorf("%w: %w", errDamaged, err))
+	h.fail(w, r, d, hw, err)
+}
+
+// streamPending sends a blob whose first check another request is making,
+// without hashing it again: the last bytes wait for that check's outcome.
+func (h *Handler) streamPending(w http.ResponseWriter, r *http.Request, d v1.Hash, size int64, c *check) {
+	rs, _, ok := h.cat.BlobSection(d)
+	if !ok {
+		h.damaged(w, r, d, fmt.Errorf("blob has no random access"))
+		return
+	}
+	defer rs.Close()
+	hw := newHoldback(w, size, false)
+	err := copyBlob(hw, rs)
+	if err == nil {
+		rs.Close() // release the decoder while waiting
+		err = c.wait(r)
+	}
+	if err == nil {
+		hw.flush()
+		return
+	}
+	h.fail(w, r, d, hw, err)
+}
+
+// fail ends a response whose blob could not be read whole, or not as good.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, d v1.Hash, hw *holdback, err error) {
+	if hw.err != nil || r.Context().Err() != nil {
+		return // the client went away
 	}
 	if !hw.started {
 		h.damaged(w, r, d, err)
@@ -114,32 +162,26 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, d v1.Hash, size
 	panic(http.ErrAbortHandler)
 }
 
-// verify reads a blob whole once, however many requests ask at once, and
-// records the outcome.
-func (h *Handler) verify(d v1.Hash) error {
-	_, err, _ := h.flight.Do(d.String(), func() (any, error) {
-		if good, seen := h.state(d); seen {
-			return nil, good
-		}
-		rc, _, err := h.cat.Blob(d)
-		if err != nil {
-			return nil, err
-		}
-		defer rc.Close()
-		buf := copyBuffers.Get().(*[]byte)
-		defer copyBuffers.Put(buf)
-		// Hide io.Discard's ReadFrom so that reads use the large buffer.
-		_, err = io.CopyBuffer(struct{ io.Writer }{io.Discard}, rc, *buf)
-		switch {
-		case err == nil:
-			h.record(d, nil)
-		case errors.Is(err, bundle.ErrDigestMismatch) || errors.Is(err, bundle.ErrSizeMismatch):
-			err = fmt.Errorf("%w: %w", errDamaged, err)
-			h.record(d, err)
-		}
-		return nil, err
-	})
+// copyBlob copies with a large buffer, so that a read through a zstd
+// bundle's frames hands the decoder large reads.
+func copyBlob(w io.Writer, r io.Reader) error {
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	// Hide w's ReadFrom, if any, so that reads use the large buffer.
+	_, err := io.CopyBuffer(struct{ io.Writer }{w}, r, *buf)
 	return err
+}
+
+// verify makes a blob's first check without a client to send it to.
+func (h *Handler) verify(d v1.Hash, c *check) {
+	var err error
+	defer func() { h.finish(d, c, err) }()
+	rc, _, err := h.cat.Blob(d)
+	if err != nil {
+		return
+	}
+	defer rc.Close()
+	err = copyBlob(io.Discard, rc)
 }
 
 // damaged answers for a blob that cannot be served as good.
@@ -157,45 +199,113 @@ func (h *Handler) state(d v1.Hash) (good error, seen bool) {
 	return good, seen
 }
 
-func (h *Handler) verified(d v1.Hash) bool {
-	good, seen := h.state(d)
-	return seen && good == nil
+// check is a blob's first digest check, which the first full read makes
+// while others read along; done closes when err holds its outcome.
+type check struct {
+	done chan struct{}
+	err  error
 }
 
-func (h *Handler) record(d v1.Hash, err error) {
+// wait returns the check's outcome, or the request's error if its client
+// goes away first.
+func (c *check) wait(r *http.Request) error {
+	select {
+	case <-c.done:
+		return c.err
+	case <-r.Context().Done():
+		return r.Context().Err()
+	}
+}
+
+// begin returns nil for a blob checked good, else its check in progress;
+// first is true when the caller starts it and must finish it.
+func (h *Handler) begin(d v1.Hash) (c *check, first bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err != nil {
+	if good, seen := h.checked[d]; seen {
+		if good == nil {
+			return nil, false
+		}
+		c = &check{done: make(chan struct{}), err: good}
+		close(c.done)
+		return c, false
+	}
+	if c = h.checking[d]; c != nil {
+		return c, false
+	}
+	c = &check{done: make(chan struct{})}
+	h.checking[d] = c
+	return c, true
+}
+
+// finish records a check's outcome (once for c; c is nil for a blob read
+// as a stream): a match or a mismatch is kept,
+// while any other error (a read that failed) leaves the blob to be
+// checked again by the next request.
+func (h *Handler) finish(d v1.Hash, c *check, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c != nil {
+		if h.checking[d] != c {
+			return // already finished
+		}
+		delete(h.checking, d)
+	}
+	damaged := errors.Is(err, bundle.ErrDigestMismatch) || errors.Is(err, bundle.ErrSizeMismatch)
+	if damaged {
+		err = fmt.Errorf("%w: %w", errDamaged, err)
 		h.log.Error("blob does not match its digest; it will not be served", "digest", d, "error", err)
 	}
-	h.checked[d] = err
+	if err == nil || damaged {
+		h.checked[d] = err
+	}
+	if c != nil {
+		c.err = err
+		close(c.done)
+	}
 }
 
 // holdback writes everything but the last holdBack bytes it is given; flush
 // sends them. The response starts on the first byte sent.
 type holdback struct {
-	w       io.Writer
-	start   func()
+	w       http.ResponseWriter
+	size    int64
+	drain   bool // after the client goes away, take the rest unsent
 	started bool
 	tail    []byte
 	err     error // from w: the client is gone
 }
 
+func newHoldback(w http.ResponseWriter, size int64, drain bool) *holdback {
+	return &holdback{w: w, size: size, drain: drain}
+}
+
 func (h *holdback) Write(p []byte) (int, error) {
 	n := len(p)
+	if h.err != nil {
+		return h.gone(n)
+	}
 	if out := len(h.tail) + len(p) - holdBack; out > 0 {
 		fromTail := min(out, len(h.tail))
 		if err := h.send(h.tail[:fromTail]); err != nil {
-			return 0, err
+			return h.gone(n)
 		}
 		h.tail = h.tail[:copy(h.tail, h.tail[fromTail:])]
 		if err := h.send(p[:out-fromTail]); err != nil {
-			return 0, err
+			return h.gone(n)
 		}
 		p = p[out-fromTail:]
 	}
 	h.tail = append(h.tail, p...)
 	return n, nil
+}
+
+// gone answers a write once the client is gone.
+func (h *holdback) gone(n int) (int, error) {
+	if h.drain {
+		return n, nil
+	}
+	return 0, h.err
 }
 
 func (h *holdback) flush() error {
@@ -207,7 +317,8 @@ func (h *holdback) flush() error {
 func (h *holdback) send(p []byte) error {
 	if !h.started {
 		h.started = true
-		h.start()
+		h.w.Header().Set("Content-Length", strconv.FormatInt(h.size, 10))
+		h.w.WriteHeader(http.StatusOK)
 	}
 	if len(p) == 0 {
 		return nil

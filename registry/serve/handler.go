@@ -13,7 +13,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/rancher/ferry/bundle/catalog"
 )
@@ -25,9 +24,9 @@ type Handler struct {
 	log *slog.Logger
 	sem chan struct{} // one slot per blob body being read
 
-	mu      sync.Mutex
-	checked map[v1.Hash]error // present: read whole once; nil means it matched its digest
-	flight  singleflight.Group
+	mu       sync.Mutex
+	checked  map[v1.Hash]error  // present: read whole once; nil means it matched its digest
+	checking map[v1.Hash]*check // first reads under way
 }
 
 // Option configures New.
@@ -64,7 +63,7 @@ func New(cat *catalog.Catalog, opts ...Option) (*Handler, error) {
 	if cat == nil {
 		return nil, fmt.Errorf("serve: nil catalog")
 	}
-	h := &Handler{cat: cat, log: slog.New(slog.DiscardHandler), sem: make(chan struct{}, 32), checked: map[v1.Hash]error{}}
+	h := &Handler{cat: cat, log: slog.New(slog.DiscardHandler), sem: make(chan struct{}, 32), checked: map[v1.Hash]error{}, checking: map[v1.Hash]*check{}}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, fmt.Errorf("serve: nil option")
