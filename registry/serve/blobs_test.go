@@ -193,3 +193,61 @@ func TestConcurrentClients(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// randomImage is an image of one layer of size random bytes: zstd keeps
+// them as they are, so a flipped byte leaves every frame valid and only
+// the digest check can tell.
+func randomImage(size int, blobs verifytest.Blobs) (bundle.Image, v1.Hash) {
+	data := make([]byte, size)
+	rand.New(rand.NewSource(9)).Read(data)
+	l := verifytest.Layer{Blob: data, DiffID: verifytest.Hash(data), MediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip"}
+	return verifytest.Image(runtimeName, "v1", linux, []verifytest.Layer{l}, blobs), verifytest.Hash(data)
+}
+
+func TestConcurrentFirstReads(t *testing.T) {
+	blobs := verifytest.Blobs{}
+	img, d := randomImage(5<<20, blobs)
+	good := write(t, []bundle.Image{img}, blobs, bundle.Zstd)
+	at := bytes.Index(good, blobs[d][3<<20:3<<20+64])
+	if at < 0 {
+		t.Fatal("layer bytes not stored as they are")
+	}
+	bad := bytes.Clone(good)
+	bad[at] ^= 1
+	for _, tc := range []struct {
+		name   string
+		bundle []byte
+	}{{"good", good}, {"damaged", bad}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := server(t, openArchive(t, tc.bundle))
+			results := make(chan response, 8)
+			var wg sync.WaitGroup
+			for i := range cap(results) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					rng := ""
+					if i%4 == 3 {
+						rng = "bytes=10-19"
+					}
+					results <- do(t, "GET", blobURL(srv.URL, d), "Range", rng)
+				}()
+			}
+			wg.Wait()
+			close(results)
+			for r := range results {
+				full := r.status == 200 && r.err == nil && bytes.Equal(r.body, blobs[d])
+				part := r.status == 206 && bytes.Equal(r.body, blobs[d][10:20])
+				if tc.name == "good" && !full && !part {
+					t.Errorf("status %d, %d bytes, %v", r.status, len(r.body), r.err)
+				}
+				if tc.name == "damaged" && (r.status == 206 || (r.err == nil && r.status == 200 && len(r.body) == len(blobs[d]))) {
+					t.Errorf("damaged blob served as good: status %d, %d bytes", r.status, len(r.body))
+				}
+			}
+			if r := do(t, "GET", blobURL(srv.URL, d)); tc.name == "damaged" && r.status != 500 {
+				t.Errorf("after the check: %d", r.status)
+			}
+		})
+	}
+}
