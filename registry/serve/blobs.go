@@ -88,13 +88,23 @@ func (h *Handler) blob(w http.ResponseWriter, r *http.Request, ref string) {
 
 // serveSection serves a checked blob, or the ranges asked of it.
 func (h *Handler) serveSection(w http.ResponseWriter, r *http.Request, d v1.Hash) {
-	rs, _, ok := h.cat.BlobSection(d)
+	rs, size, ok := h.cat.BlobSection(d)
 	if !ok {
 		h.damaged(w, r, d, fmt.Errorf("blob has no random access"))
 		return
 	}
 	defer rs.Close()
-	http.ServeContent(w, r, "", time.Time{}, rs)
+	if r.Header.Get("Range") != "" {
+		http.ServeContent(w, r, "", time.Time{}, rs)
+		return
+	}
+	// The whole blob: with the large buffer rather than ServeContent's.
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.WriteHeader(http.StatusOK)
+	if err := copyBlob(w, rs); err != nil && r.Context().Err() == nil {
+		h.log.Error("blob read failed after its response began; cutting the connection", "digest", d, "error", err)
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // stream sends a blob read through its digest check, holding back its last
