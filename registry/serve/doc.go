@@ -14,6 +14,9 @@
 //   - a full GET streams the blob while hashing it and holds back its last
 //     bytes until the hash matches, so a client never receives a complete
 //     body of a damaged blob (the connection is cut instead);
+//   - full GETs that arrive while that first one runs stream the blob
+//     without hashing it again and hold back their last bytes until its
+//     outcome is known: many pulls starting together hash each blob once;
 //   - a Range GET of a blob not yet checked reads it whole first (once, however
 //     many clients ask at the same time), then serves the range;
 //   - a blob found damaged answers 500 from then on.

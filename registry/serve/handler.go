@@ -46,7 +46,8 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithMaxConcurrentBlobs bounds how many blob bodies are read at once (the
 // default is 32); further requests wait for a slot. Each read holds a copy
-// buffer and may decompress a bundle frame, so this bounds memory.
+// buffer and, from a zstd bundle, a streaming decoder with its window (one
+// frame), so this bounds memory.
 func WithMaxConcurrentBlobs(n int) Option {
 	return func(h *Handler) error {
 		if n < 1 {
