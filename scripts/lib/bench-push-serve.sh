@@ -195,9 +195,11 @@ start_ferry_serve() {
 # and checks it against its digest, and no disk write is measured.
 # shellcheck disable=SC2016 # for the inner shell
 pull_batch() {
-	bench_step bash -c 'n=$1 crane=$2; shift 2
-		for ((k = 0; k < n; k++)); do "$crane" pull --insecure "$@" /dev/null & done
-		rc=0; for ((k = 0; k < n; k++)); do wait -n || rc=1; done; exit $rc' _ "$@"
+	# wait PID, not wait -n: pulls that end together make wait -n answer
+	# 127 (no child left) for the ones already reaped.
+	bench_step bash -c 'n=$1 crane=$2; shift 2; pids=()
+		for ((k = 0; k < n; k++)); do "$crane" pull --insecure "$@" /dev/null & pids+=($!); done
+		rc=0; for p in "${pids[@]}"; do wait "$p" || rc=1; done; exit $rc' _ "$@"
 }
 
 # hwm PID : the process's peak RSS in KiB.
