@@ -93,15 +93,17 @@ func (h *Handler) serveSection(w http.ResponseWriter, r *http.Request, d v1.Hash
 		h.damaged(w, r, d, fmt.Errorf("blob has no random access"))
 		return
 	}
-	defer rs.Close()
 	if r.Header.Get("Range") != "" {
+		defer rs.Close()
 		http.ServeContent(w, r, "", time.Time{}, rs)
 		return
 	}
-	// The whole blob: with the large buffer rather than ServeContent's.
+	// The whole blob: read ahead, with the large buffer.
+	rc := newReadAhead(rs)
+	defer rc.Close()
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.WriteHeader(http.StatusOK)
-	if err := copyBlob(w, rs); err != nil && r.Context().Err() == nil {
+	if err := copyBlob(w, rc); err != nil && r.Context().Err() == nil {
 		h.log.Error("blob read failed after its response began; cutting the connection", "digest", d, "error", err)
 		panic(http.ErrAbortHandler)
 	}
@@ -116,7 +118,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, d v1.Hash, size
 	if c != nil {
 		defer func() { h.finish(d, c, err) }()
 	}
-	rc, _, err := h.cat.Blob(d)
+	rc, err := h.open(d, size, c != nil)
 	if err != nil {
 		h.damaged(w, r, d, err)
 		return
@@ -135,6 +137,21 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, d v1.Hash, size
 	h.fail(w, r, d, hw, err)
 }
 
+// open reads a blob through its digest check: a blob with random access
+// (random) decompressed a buffer ahead of the hashing, as only such blobs
+// come in a section of their own; others as the catalog streams them.
+func (h *Handler) open(d v1.Hash, size int64, random bool) (io.ReadCloser, error) {
+	if !random {
+		rc, _, err := h.cat.Blob(d)
+		return rc, err
+	}
+	rs, _, ok := h.cat.BlobSection(d)
+	if !ok {
+		return nil, fmt.Errorf("blob %s has no random access", d)
+	}
+	return bundle.VerifyingReader(newReadAhead(rs), v1.Descriptor{Digest: d, Size: size}), nil
+}
+
 // streamPending sends a blob whose first check another request is making,
 // without hashing it again: the last bytes wait for that check's outcome.
 func (h *Handler) streamPending(w http.ResponseWriter, r *http.Request, d v1.Hash, size int64, c *check) {
@@ -143,11 +160,12 @@ func (h *Handler) streamPending(w http.ResponseWriter, r *http.Request, d v1.Has
 		h.damaged(w, r, d, fmt.Errorf("blob has no random access"))
 		return
 	}
-	defer rs.Close()
+	rc := newReadAhead(rs)
+	defer rc.Close()
 	hw := newHoldback(w, size, false)
-	err := copyBlob(hw, rs)
+	err := copyBlob(hw, rc)
 	if err == nil {
-		rs.Close() // release the decoder while waiting
+		rc.Close() // release the decoder and buffers while waiting
 		err = c.wait(r)
 	}
 	if err == nil {
