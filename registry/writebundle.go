@@ -137,6 +137,22 @@ func prepareOutputs(files []BundleFile, o pullOptions) ([]bundle.Compression, er
 		if fi, err := os.Stat(f.Path); err == nil && fi.IsDir() {
 			return nil, fmt.Errorf("%w: output %s is a directory: give a file name", ErrInvalidArgument, f.Path)
 		}
+		if err := probeWritable(filepath.Dir(f.Path)); err != nil {
+			return nil, fmt.Errorf("%w: output %s: its directory is not writable: %w", ErrInvalidArgument, f.Path, err)
+		}
 	}
 	return comps, nil
+}
+
+// probeWritable creates and removes a file in dir, since a bundle is
+// written beside its path and renamed into place: a directory that refuses
+// that would otherwise fail only once everything has been downloaded.
+func probeWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".ferry-probe-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }

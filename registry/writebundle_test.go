@@ -73,6 +73,8 @@ func TestWriteBundlesChecksOutputsFirst(t *testing.T) {
 		"gzip level 12":  {[]BundleFile{{filepath.Join(dir, "a.tar.gz"), tgt}}, []PullOption{WithLevel(12)}, bundle.ErrBadLevel},
 		"unknown codec":  {[]BundleFile{{filepath.Join(dir, "a.tar"), tgt}}, []PullOption{WithCompression("lz4")}, bundle.ErrUnknownCompression},
 		"nil cache":      {[]BundleFile{{filepath.Join(dir, "a.tar"), tgt}}, []PullOption{WithCache(nil)}, ErrInvalidArgument},
+		// /proc refuses new files even to root, as a read-only mount would.
+		"unwritable": {[]BundleFile{{"/proc/ferry-test.tar", tgt}}, nil, ErrInvalidArgument},
 	}
 	for what, tc := range cases {
 		if _, err := c.WriteBundles(context.Background(), refs, tc.files, tc.opts...); !errors.Is(err, tc.want) {
