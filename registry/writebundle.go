@@ -16,6 +16,10 @@ import (
 type BundleFile struct {
 	Path   string
 	Target platform.Target
+	// Writer, when set, receives the bundle instead of a file at Path,
+	// which then only names it in errors and results ("-" for stdout).
+	// Its compression must be given with WithCompression.
+	Writer io.Writer
 }
 
 // WithCache sets the blob cache WriteBundles fetches layers into; without
@@ -89,15 +93,29 @@ func (c *Client) WriteBundles(ctx context.Context, refs []string, files []Bundle
 	}
 	write := func(ctx context.Context, i int, images []bundle.Image, blobs bundle.Blobs) error {
 		path := files[i].Path
-		err := bundle.WriteFileAtomic(ctx, path, func(ctx context.Context, w io.Writer) error {
+		var sum *summer
+		writeTo := func(ctx context.Context, w io.Writer) error {
+			if o.result != nil {
+				sum = newSummer(w)
+				w = sum
+			}
 			return bundle.Write(ctx, w, images, blobs, bundle.WithCompression(comps[i], o.level),
 				bundle.WithSkipForeignLayers(o.skipForeign), bundle.WithBlobsVerified(true))
-		})
+		}
+		var err error
+		if files[i].Writer != nil {
+			err = writeTo(ctx, files[i].Writer)
+		} else {
+			err = bundle.WriteFileAtomic(ctx, path, writeTo)
+		}
 		if err != nil {
 			return fmt.Errorf("writing %s: %w", path, err)
 		}
 		if o.written != nil {
 			o.written(path, len(images))
+		}
+		if o.result != nil {
+			o.result(sum.result(path, comps[i], images))
 		}
 		return nil
 	}
@@ -121,6 +139,9 @@ func prepareOutputs(files []BundleFile, o pullOptions) ([]bundle.Compression, er
 		}
 		seen[clean] = true
 		comp := o.compression
+		if f.Writer != nil && comp == "" {
+			return nil, fmt.Errorf("%w: %s: a bundle written to a stream needs WithCompression", ErrInvalidArgument, f.Path)
+		}
 		if comp == "" {
 			var err error
 			if comp, err = bundle.CompressionFromPath(f.Path); err != nil {
@@ -131,6 +152,9 @@ func prepareOutputs(files []BundleFile, o pullOptions) ([]bundle.Compression, er
 			return nil, fmt.Errorf("%s: %w", f.Path, err)
 		}
 		comps[i] = comp
+		if f.Writer != nil {
+			continue
+		}
 		if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
 			return nil, fmt.Errorf("output directory for %s: %w", f.Path, err)
 		}
