@@ -122,6 +122,18 @@ func (c *Client) WriteBundles(ctx context.Context, refs []string, files []Bundle
 	return c.Pull(ctx, refs, targets, cache, write, opts...)
 }
 
+// CheckBundleFiles runs the checks WriteBundles makes before fetching
+// anything (see prepareOutputs), so that a program can refuse a mistake
+// before it even builds a client or a cache.
+func CheckBundleFiles(files []BundleFile, opts ...PullOption) error {
+	o, err := makePullOptions(opts)
+	if err != nil {
+		return err
+	}
+	_, err = prepareOutputs(files, o)
+	return err
+}
+
 // prepareOutputs refuses what would fail only after a long download: two
 // targets writing one file, a path that is a directory, an unknown
 // extension or level. It creates output directories, as release scripts

@@ -93,6 +93,13 @@ func (o *bundleOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	opts := []registry.PullOption{registry.WithLevel(o.level), registry.WithSkipForeign(o.skipForeign)}
+	if comp := o.compressionFor(); comp != "" {
+		opts = append(opts, registry.WithCompression(bundle.Compression(comp)))
+	}
+	if err := registry.CheckBundleFiles(files, opts...); err != nil {
+		return err
+	}
 	progress := cmd.ErrOrStderr()
 	if o.quiet {
 		progress = io.Discard
@@ -108,8 +115,7 @@ func (o *bundleOptions) run(cmd *cobra.Command, args []string) error {
 	}
 	rep := bundleReport{SchemaVersion: schemaVersion, Bundles: []bundleJSON{}}
 	var sideErr error
-	opts := []registry.PullOption{
-		registry.WithCache(cache), registry.WithLevel(o.level), registry.WithSkipForeign(o.skipForeign),
+	opts = append(opts, registry.WithCache(cache),
 		registry.WithProgress(bar), registry.WithBundleResult(func(r registry.BundleResult) {
 			rep.Bundles = append(rep.Bundles, bundleEntry(r))
 			if err := o.writeSidecars(cmd, r); err != nil && sideErr == nil {
@@ -119,11 +125,7 @@ func (o *bundleOptions) run(cmd *cobra.Command, args []string) error {
 			if !o.format.json() && o.output != "-" {
 				fmt.Fprintln(cmd.OutOrStdout(), r.Path)
 			}
-		}),
-	}
-	if comp := o.compressionFor(); comp != "" {
-		opts = append(opts, registry.WithCompression(bundle.Compression(comp)))
-	}
+		}))
 	fmt.Fprintf(progress, "resolving %d images for %d target(s)\n", len(refs), len(files))
 	bar.start()
 	rep.Fetched, err = client.WriteBundles(cmd.Context(), refs, files, opts...)
@@ -204,10 +206,15 @@ func (o *bundleOptions) targets(cmd *cobra.Command) ([]platform.Target, error) {
 		platforms = ""
 	}
 	targets, err := platform.ParseTargets(platforms, o.windowsVersions)
-	if err == nil && len(targets) == 0 {
-		err = fmt.Errorf("--platform is empty: give os/arch, e.g. linux/amd64")
+	switch {
+	case err != nil && o.windowsVersions != "":
+		return nil, fmt.Errorf("--windows-version %s: %w", o.windowsVersions, err)
+	case err != nil:
+		return nil, fmt.Errorf("--platform %s: %w", platforms, err)
+	case len(targets) == 0:
+		return nil, fmt.Errorf("--platform is empty: give os/arch, e.g. linux/amd64")
 	}
-	return targets, err
+	return targets, nil
 }
 
 // readImageList reads an image list file, or stdin for "-".
