@@ -140,14 +140,14 @@ func TestVerifyCmdJSON(t *testing.T) {
 			SchemaVersion int
 			File, Subject string
 			OK            bool
-			Errors int
-			Images []struct {
+			Errors        int
+			Images        []struct {
 				Names []string
 				OK    bool
 			}
 			Checks []struct {
 				Check, Subject, Expected, Found, Severity string
-				OK                                       bool
+				OK                                        bool
 			}
 		}
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
