@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=SCRIPTDIR/lib/e2e.sh
 source scripts/lib/e2e.sh
-e2e_begin e2e-reorder docker-registry containerd ctr skopeo zstd curl openssl perl go
+e2e_begin e2e-reorder docker-registry containerd ctr skopeo zstd curl openssl perl go jq
 # crane comes from the Go module proxy into a temp dir, never the repo.
 GOBIN=$work/bin go install github.com/google/go-containerregistry/cmd/crane@v0.22.1
 crane=$work/bin/crane

@@ -19,6 +19,7 @@ type reorderOptions struct {
 	compression string
 	level       int
 	format      formatFlag
+	quiet       bool
 }
 
 func newReorderCmd() *cobra.Command {
@@ -46,6 +47,7 @@ The input's compression is detected from its content, not its name.`,
 	f.IntVar(&o.level, "level", bundle.DefaultLevel, "compression level: zstd 1-22, gzip 1-9; 0: the codec's default (zstd 1)")
 	_ = cmd.RegisterFlagCompletionFunc("compression", fixedCompletion("zstd", "gzip", "none"))
 	addFormatFlag(cmd, &o.format, false)
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar")
 	return cmd
 }
 
@@ -68,7 +70,11 @@ func (o *reorderOptions) run(cmd *cobra.Command, args []string) error {
 		}
 		opts = append(opts, reorder.WithCompression(string(c)))
 	}
+	prog := o.progress(cmd, in)
+	opts = append(opts, reorder.WithProgress(prog))
+	prog.start()
 	res, err := reorder.File(cmd.Context(), in, out, bundle.ReorderCodec{Level: o.level}, opts...)
+	prog.finish()
 	if err != nil {
 		return err
 	}
@@ -130,4 +136,18 @@ func newReorderReport(cmd *cobra.Command, in, out string, res *reorder.Result) (
 	defer a.Close()
 	rep.Images = a.Contents().Images()
 	return rep, nil
+}
+
+// progress is a bar over the bytes written, on a terminal and for a big (or
+// piped) input only; a plain input's size is the output's, near enough.
+func (o *reorderOptions) progress(cmd *cobra.Command, in string) *byteProgress {
+	out := cmd.ErrOrStderr()
+	size := int64(-1)
+	if fi, err := os.Stat(in); in != "-" && err == nil {
+		size = fi.Size()
+	}
+	if o.quiet || !isTerminal(out) || (size >= 0 && size < bigInput) {
+		out = io.Discard
+	}
+	return newByteProgress(out, "writing")
 }
