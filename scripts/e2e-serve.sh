@@ -2,6 +2,7 @@
 # End to end: `ferry serve` of the demo's bundles (one per Windows version
 # plus a linux/amd64 one) is the only registry a node needs:
 #   - skopeo reads every image by digest, and copies each tag (all platforms);
+#   - crane reads every manifest by digest and pulls the linux images;
 #   - containerd, with a hosts.toml mirror for the images' original registry
 #     pointing at ferry serve (TLS, the test CA) and that registry stopped,
 #     pulls the original names for linux and windows and finds them complete;
@@ -81,6 +82,23 @@ for tag in rancher/rke2-runtime:v1.31.2-rke2r1 rancher/mirrored-pause:3.6 ranche
 	check "skopeo copy --all docker://$srv/$tag (checks every blob digest)" \
 		skopeo copy -q --all --src-cert-dir "$work/certs" "docker://$srv/$tag" "oci:$work/oci-$RANDOM:x"
 done
+# crane, installed into the work dir: every image's manifest by digest,
+# and the linux images pulled whole (each layer checked against its digest).
+crane=$work/bin/crane
+if GOBIN=$work/bin go install github.com/google/go-containerregistry/cmd/crane@v0.22.1 >"$work/last.log" 2>&1; then
+	n=0
+	while read -r repo digest; do
+		got=$("$crane" manifest "$srv/$repo@$digest" 2>"$work/last.log" | sha256sum | cut -d' ' -f1) || true
+		if [ "sha256:$got" = "$digest" ]; then n=$((n + 1)); else bad "crane manifest $repo@$digest hashes to sha256:$got"; fi
+	done <"$work/want"
+	[ "$n" -gt 0 ] && ok "crane manifest: $n images by digest, bytes hash to the bundle's digests"
+	for tag in rancher/rke2-runtime:v1.31.2-rke2r1 rancher/mirrored-pause:3.6; do
+		check "crane pull --platform linux/amd64 $srv/$tag" "$crane" pull --platform linux/amd64 --format oci "$srv/$tag" "$work/crane-$RANDOM"
+	done
+else
+	bad "go install crane"; tail "$work/last.log"
+fi
+
 # The per-version bundles' runtime images together make one list.
 list=$(curl -sf --cacert "$ca" -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
 	"https://$srv/v2/rancher/rke2-runtime/manifests/v1.31.2-rke2r1")
