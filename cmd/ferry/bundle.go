@@ -60,7 +60,7 @@ two targets are one build.
 	fs.IntVar(&o.level, "level", bundle.DefaultLevel, "compression level: zstd 1-22, gzip 1-9; 0: the codec's default (zstd 1)")
 	fs.StringVar(&o.cacheDir, "cache", registry.DefaultCacheDir(), "content-addressed blob cache")
 	fs.BoolVar(&o.skipForeign, "skip-foreign-layers", false, "leave non-distributable (Windows base) layers out, keeping their descriptors")
-	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no progress output")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no progress output (warnings still go to stderr)")
 	fs.BoolVar(&o.sidecars, "sidecars", false, "also write BUNDLE.txt (its images, one per line) and add 'SHA256  NAME' lines for both to --checksums")
 	fs.StringVar(&o.checksums, "checksums", "", "with --sidecars, the sha256sum file to update (default: sha256sum-{arch}.txt beside each bundle)")
 	addFormatFlag(cmd, &o.format, false)
@@ -105,7 +105,12 @@ func (o *bundleOptions) run(cmd *cobra.Command, args []string) error {
 		progress = io.Discard
 	}
 	bar := newByteProgress(progress, "fetching layers")
-	client, err := registryClient(cmd, bar.warnings())
+	// -q silences progress, not warnings or -v's request log.
+	warn := bar.warnings()
+	if o.quiet {
+		warn = cmd.ErrOrStderr()
+	}
+	client, err := registryClient(cmd, warn)
 	if err != nil {
 		return err
 	}

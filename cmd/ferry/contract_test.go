@@ -251,3 +251,34 @@ func TestValueCompletion(t *testing.T) {
 		}
 	}
 }
+
+// -v logs each registry request, wherever it is on the command line.
+func TestVerboseLogsRequests(t *testing.T) {
+	host, _ := serveSample(t)
+	dir := t.TempDir()
+	ref := host + "/" + registrytest.SamplePause + ":" + registrytest.SamplePauseTag
+	code, _, stderr := ferry(t, "-v", "bundle", ref, "-o", filepath.Join(dir, "b.tar"), "--insecure-registry", host, "--cache", filepath.Join(dir, "c"), "-q")
+	if code != 0 || !strings.Contains(stderr, "GET http://"+host+"/v2/rancher/mirrored-pause/manifests/"+registrytest.SamplePauseTag+": 200 OK") {
+		t.Errorf("exit %d, stderr lacks the manifest request:\n%s", code, stderr)
+	}
+	code, _, stderr = ferry(t, "bundle", ref, "-o", filepath.Join(dir, "c.tar"), "--insecure-registry", host, "--cache", filepath.Join(dir, "c"), "-q")
+	if code != 0 || strings.Contains(stderr, "GET ") {
+		t.Errorf("without -v: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// Warnings printed while a bar may be drawn go out whole lines at a time,
+// however the library splits its writes.
+func TestWarningsAreWholeLines(t *testing.T) {
+	var out bytes.Buffer
+	p := newByteProgress(&out, "x")
+	w := p.warnings()
+	for _, s := range []string{"warning: one", " half\nwarning: two\n", "warning: three"} {
+		if _, err := w.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := out.String(); got != "warning: one half\nwarning: two\n" {
+		t.Errorf("printed %q", got)
+	}
+}
