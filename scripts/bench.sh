@@ -13,6 +13,11 @@
 #   4. list a bundle: `ferry list` against pulling manifest.json out of a
 #      manifest-last .tar.zst
 #   5. verify a bundle: `ferry verify` against zstd -dc | sha256sum
+#   6. push a multi-image bundle into a fresh registry: `ferry push` against
+#      skopeo copy docker-archive:…:@N and crane push per image
+#   7. serve a bundle's blobs: `ferry serve` on the .tar.zst against
+#      distribution (plain HTTP, no auth), 1 and 8 concurrent crane pulls
+#   (scripts/lib/bench-push-serve.sh has 6 and 7)
 #
 # Every measurement runs BENCH_RUNS times, ferry and its counterpart taking
 # turns so that load from other processes falls on both, each run with a
@@ -25,6 +30,12 @@
 #                       which makes a manifest-last tarball of about 1.1 GiB;
 #                       the small input is the same tarball at BENCH_SIZE,
 #                       about 0.5 GiB by default)
+#   BENCH_PUSH_SIZE     sample size for the push and serve bundle (2 GiB,
+#                       which makes a Windows 1809 bundle of about 1 GiB;
+#                       the sample's layers are gzip'd at about 2:1)
+#   BENCH_SERVE_PULLS   concurrent pulls to measure serve with ("1 8")
+#   BENCH_SCENARIOS     which to run, of core (1-5), push, serve
+#                       ("core push serve")
 #   BENCH_RUNS          runs per measurement (3)
 #   BENCH_ZSTD16        time rke2's release compression, zstd -T0 -16
 #                       --long=25, once: 1, 0 or auto (only if BENCH_SIZE
@@ -38,7 +49,8 @@
 #
 # Needs go, docker-registry, openssl, curl, perl, zstd, bsdtar
 # (libarchive-tools), GNU tar and GNU time (/usr/bin/time, Debian package
-# "time"). Uses about 8 GiB of disk under /tmp at the default sizes.
+# "time"), and skopeo for push. Uses about 8 GiB of disk under /tmp at the
+# default sizes. Not run by scripts/test.sh or CI: it takes half an hour.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 # BENCH_OUT is relative to where we were started, not to the repository.
@@ -48,13 +60,19 @@ cd "$(dirname "$0")/.."
 source scripts/lib/services.sh
 # shellcheck source=lib/bench.sh
 source scripts/lib/bench.sh
+# shellcheck source=lib/bench-push-serve.sh
+source scripts/lib/bench-push-serve.sh
 
 MIB=$((1 << 20))
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	: "${BENCH_SIZE:=$((4 * MIB))}" "${BENCH_REORDER_SIZE:=$((8 * MIB))}" "${BENCH_RUNS:=1}" "${BENCH_ZSTD16:=1}"
+	: "${BENCH_PUSH_SIZE:=$((8 * MIB))}" "${BENCH_SERVE_PULLS:=1 2}"
 fi
 BENCH_SIZE=${BENCH_SIZE:-$((300 * MIB))}
 BENCH_REORDER_SIZE=${BENCH_REORDER_SIZE:-$((680 * MIB))}
+BENCH_PUSH_SIZE=${BENCH_PUSH_SIZE:-$((2048 * MIB))}
+read -r -a SERVE_PULLS <<<"${BENCH_SERVE_PULLS:-1 8}"
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-core push serve}
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_ZSTD16=${BENCH_ZSTD16:-auto}
 CRANE_VERSION=v0.22.1
@@ -73,6 +91,7 @@ note() { NOTES+=("$*"); bench_say "$*"; }
 check_tools() {
 	require_tools go docker-registry openssl curl perl zstd bsdtar tar awk ||
 		bench_die "missing tools (Debian: apt-get install docker-registry zstd libarchive-tools)"
+	if want push; then require_tools skopeo || bench_die "push needs skopeo (Debian: apt-get install skopeo)"; fi
 	if ! /usr/bin/time -f '%M' true >/dev/null 2>&1; then
 		bench_die "GNU time not found at /usr/bin/time (Debian: apt-get install time)"
 	fi
@@ -114,12 +133,15 @@ start_services() {
 	printf '%s\n' "${refs[@]}" >"$work/windows-images.txt"
 }
 
-# push_sample SIZE : (re)push the sample set. Tags move to the new images;
+# want SCENARIO : whether BENCH_SCENARIOS names it.
+want() { [[ " $BENCH_SCENARIOS " == *" $1 "* ]]; }
+
+# push_sample SIZE [FLAG...] : (re)push the sample set. Tags move to the new images;
 # the registry keeps the old blobs, which nothing references any more.
 push_sample() {
 	local t0=$EPOCHREALTIME
 	bench_say "pushing the sample set at $(bench_fmt_bytes "$1") per Windows version"
-	"$ferry" sample push --registry "$reg" --size "$1" >"$work/push.log" 2>&1 ||
+	"$ferry" sample push --registry "$reg" --size "$1" "${@:2}" >"$work/push.log" 2>&1 ||
 		{ cat "$work/push.log" >&2; bench_die "sample push failed"; }
 	bench_say "pushed in $(bench_fmt_secs "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')") s"
 }
@@ -197,7 +219,7 @@ pipeline_version() {
 
 # image_count FILE : images ferry sees in FILE (any image tarball).
 image_count() {
-	"$ferry" list -o json "$1" | perl -MJSON::PP -0777 -ne 'print scalar(@{decode_json($_)->{images}}), "\n"'
+	"$ferry" list --format json "$1" | perl -MJSON::PP -0777 -ne 'print scalar(@{decode_json($_)->{images}}), "\n"'
 }
 
 fresh_dir() { rm -rf "$1" && mkdir -p "$1"; }
@@ -348,7 +370,7 @@ bench_reorder() {
 		bench_record "$id.pipe" "$(stat -c %s "$d/pipe.tar.zst")" -
 	done
 	if [ "$have_reorder" = 1 ]; then
-		[ "$("$ferry" list -o json "$d/ferry.tar.zst" | bench_json_field metadataFirst)" = 1 ] ||
+		[ "$("$ferry" list --format json "$d/ferry.tar.zst" | bench_json_field metadataFirst)" = 1 ] ||
 			bench_die "$id: ferry reorder output is not metadata-first"
 		[ "$(image_count "$d/ferry.tar.zst")" = "$(image_count "$d/pipe.tar.zst")" ] ||
 			bench_die "$id: ferry reorder and the pipeline disagree on the images"
@@ -372,7 +394,7 @@ bench_list() {
 		bench_step "$ferry" --help
 		bench_record list.floor - -
 		bench_reset
-		bench_step "$ferry" list -o json "$bundle"
+		bench_step "$ferry" list --format json "$bundle"
 		bench_record list.ferry "$(stat -c %s "$bundle")" -
 		read=$(bench_json_field decompressedBytesRead <"$BENCH_WORK/step.out")
 		bench_reset
@@ -425,20 +447,7 @@ ratio() {
 
 skipped() { printf '%-46s %s\n' "$1" "$2"; }
 
-report() {
-	local s_one s_small s_large
-	s_one=$(bench_fmt_bytes "$BENCH_SIZE")
-	s_small=$(bench_fmt_bytes "$(stat -c %s "$work/reorder-small.tar")")
-	s_large=$(bench_fmt_bytes "$(stat -c %s "$work/reorder-large.tar")")
-	echo "ferry bench, $(date -u +%Y-%m-%dT%H:%MZ), $(git describe --always --dirty 2>/dev/null || echo '?')"
-	echo "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM; load average at start: $load_start, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-	if awk -v l="${load_start%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 4) }'; then
-		echo "NOTE: other work was running when the bench started, so the figures are noisy. Busiest processes then:"
-		printf '%s\n' "$busy_start"
-	fi
-	echo "sample: $s_one of image data per Windows version; runs: $BENCH_RUNS (medians; wall and CPU in seconds, CPU = user+sys of all processes)"
-	echo "registry: distribution $(docker-registry --version 2>/dev/null | awk '{ print $3 }') with TLS + htpasswd on 127.0.0.1; crane $CRANE_VERSION; $(zstd --version | grep -o 'v[0-9.]*' | head -1) zstd; $(bsdtar --version | cut -d' ' -f1-2)"
-	echo
+core_report() {
 	printf '%-46s %9s %8s %10s %11s %11s\n' scenario wall cpu 'peak RSS' output fetched
 	row "bundle 1809: ferry bundle" b1.ferry
 	row "bundle 1809: crane + bsdtar x2 + zstd -3" b1.pipe
@@ -466,7 +475,7 @@ report() {
 	ratio "ferry/pipeline:" r-large.ferry r-large.pipe
 	ratio "ferry reorder, large/small input:" r-large.ferry r-small.ferry wall rss size
 	ratio "bsdtar + zstd, large/small input:" r-large.pipe r-small.pipe wall rss size
-	row "list: ferry list -o json" list.ferry
+	row "list: ferry list --format json" list.ferry
 	row "list: ferry --help (process start-up only)" list.floor
 	row "list: zstd -dc | bsdtar -xOf - manifest.json" list.pipe
 	ratio "pipeline/ferry (speed-up; target >= 100x):" list.pipe list.ferry wall
@@ -477,6 +486,30 @@ report() {
 	else
 		skipped "verify: ferry verify" "skipped: ferry verify not built"
 	fi
+}
+
+report() {
+	local s_one s_small=- s_large=-
+	s_one=$(bench_fmt_bytes "$BENCH_SIZE")
+	if want core; then
+		s_small=$(bench_fmt_bytes "$(stat -c %s "$work/reorder-small.tar")")
+		s_large=$(bench_fmt_bytes "$(stat -c %s "$work/reorder-large.tar")")
+	fi
+	echo "ferry bench, $(date -u +%Y-%m-%dT%H:%MZ), $(git describe --always --dirty 2>/dev/null || echo '?')"
+	echo "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM; load average at start: $load_start, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	if awk -v l="${load_start%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 4) }'; then
+		echo "NOTE: other work was running when the bench started, so the figures are noisy. Busiest processes then:"
+		printf '%s\n' "$busy_start"
+	fi
+	if want core; then
+		echo "sample: $s_one of image data per Windows version; runs: $BENCH_RUNS (medians; wall and CPU in seconds, CPU = user+sys of all processes)"
+	else
+		echo "runs: $BENCH_RUNS (wall and CPU in seconds)"
+	fi
+	echo "registry: distribution $(docker-registry --version 2>/dev/null | awk '{ print $3 }') with TLS + htpasswd on 127.0.0.1; crane $CRANE_VERSION; $(zstd --version | grep -o 'v[0-9.]*' | head -1) zstd; $(bsdtar --version | cut -d' ' -f1-2)"
+	echo
+	if want core; then core_report; fi
+	if want push || want serve; then push_serve_report; fi
 	echo
 	echo "output: compressed size written (bundle rows: all versions together; list and verify rows:"
 	echo "the size of the file read); fetched: blob bytes"
@@ -489,34 +522,8 @@ report() {
 
 # ------------------------------------------------------------------- main
 
-cleanup() {
-	stop_services
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		bench_say "kept $work"
-	else
-		rm -rf "$work"
-	fi
-}
-
-main() {
-	check_tools
-	work=$(mktemp -d /tmp/ferry-bench.XXXXXX)
-	trap cleanup EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-	if [ -z "${BENCH_OUT:-}" ]; then
-		BENCH_OUT=$(mktemp -d /tmp/ferry-bench-results.XXXXXX)/bench-results.txt
-	fi
-	load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-	# top's first sample averages over each process's life; the second is current.
-	busy_start=$(top -bn2 -d0.5 -w 200 -o %CPU 2>/dev/null | awk '/^top -/ { it++ }
-		it == 2 && $1 ~ /^[0-9]+$/ && $9 + 0 >= 5 { printf "  %5s%% %s\n", $9, $12 }' | head -n 5)
-	[ -n "$busy_start" ] || busy_start="  (none above 5% CPU at that moment)"
-	bench_init "$work/bench"
-	build_tools
-	[ "$have_reorder" = 1 ] || note "ferry reorder not built: reorder rows skipped, list uses a ferry bundle"
-	[ "$have_verify" = 1 ] || note "ferry verify not built: verify skipped"
-	start_services
+# run_core : scenarios 1-5.
+run_core() {
 	push_sample "$BENCH_SIZE"
 	resolve_os_versions
 	crane_platform_check
@@ -548,6 +555,44 @@ main() {
 	fi
 	bench_list "$bundle" "$mlast"
 	if [ "$have_verify" = 1 ]; then bench_verify "$bundle"; fi
+}
+
+cleanup() {
+	_svc_stop_pid serve
+	_svc_stop_pid plainreg
+	stop_services
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		bench_say "kept $work"
+	else
+		rm -rf "$work"
+	fi
+}
+
+main() {
+	check_tools
+	work=$(mktemp -d /tmp/ferry-bench.XXXXXX)
+	trap cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	if [ -z "${BENCH_OUT:-}" ]; then
+		BENCH_OUT=$(mktemp -d /tmp/ferry-bench-results.XXXXXX)/bench-results.txt
+	fi
+	load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+	# top's first sample averages over each process's life; the second is current.
+	busy_start=$(top -bn2 -d0.5 -w 200 -o %CPU 2>/dev/null | awk '/^top -/ { it++ }
+		it == 2 && $1 ~ /^[0-9]+$/ && $9 + 0 >= 5 { printf "  %5s%% %s\n", $9, $12 }' | head -n 5)
+	[ -n "$busy_start" ] || busy_start="  (none above 5% CPU at that moment)"
+	bench_init "$work/bench"
+	build_tools
+	[ "$have_reorder" = 1 ] || note "ferry reorder not built: reorder rows skipped, list uses a ferry bundle"
+	[ "$have_verify" = 1 ] || note "ferry verify not built: verify skipped"
+	start_services
+	if want core; then run_core; fi
+	if want push || want serve; then
+		push_serve_prepare
+		if want push; then bench_push; fi
+		if want serve; then bench_serve; fi
+	fi
 
 	mkdir -p "$(dirname "$BENCH_OUT")"
 	report | tee "$BENCH_OUT"

@@ -96,6 +96,34 @@ bench_median() {
 			if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# bench_values ID COLUMN : the stored runs of ID, in the order they ran.
+bench_values() {
+	local col
+	case $2 in
+		wall) col=2 ;; cpu) col=3 ;; rss) col=4 ;; size) col=5 ;; fetched) col=6 ;;
+		*) bench_die "bench_values: unknown column $2" ;;
+	esac
+	awk -v id="$1" -v c="$col" '$1 == id { print $c }' "$BENCH_WORK/samples"
+}
+
+# bench_spread ID COLUMN : "min/median/max" of a time column, in seconds.
+bench_spread() {
+	local v
+	v=$(bench_values "$1" "$2" | sort -g | awk 'NR == 1 { a = $1 } { b = $1 } END { print a, b }')
+	printf '%s/%s/%s\n' "$(bench_fmt_secs "${v% *}")" "$(bench_fmt_secs "$(bench_median "$1" "$2")")" "$(bench_fmt_secs "${v#* }")"
+}
+
+# bench_run_ratios A B COLUMN : A/B run by run (the n-th run of A against
+# the n-th of B, which ran next to it), as "min/median/max".
+bench_run_ratios() {
+	paste <(bench_values "$1" "$3") <(bench_values "$2" "$3") |
+		awk '$1 != "-" && $2 != "-" && $2 + 0 != 0 { print $1 / $2 }' | sort -g |
+		awk '{ v[NR] = $1 } END {
+			if (NR == 0) { print "-"; exit }
+			m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "%.2f/%.2f/%.2fx\n", v[1], m, v[NR] }'
+}
+
 bench_has() { awk -v id="$1" '$1 == id { f = 1 } END { exit !f }' "$BENCH_WORK/samples"; }
 
 # ------------------------------------------------------------- formatting
