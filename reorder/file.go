@@ -1,6 +1,8 @@
 package reorder
 
 import (
+	"github.com/rancher/ferry/reorder/tempfile"
+
 	"bufio"
 	"context"
 	"errors"
@@ -106,7 +108,7 @@ func File(ctx context.Context, in, out string, codec Codec, opts ...Option) (*Re
 		o.spillDir = filepath.Dir(out)
 	}
 	var res *Result
-	err = writeAtomic(out, func(w io.Writer) error {
+	err = tempfile.WriteAtomic(ctx, out, func(w io.Writer) error {
 		if o.progress != nil {
 			w = io.MultiWriter(w, o.progress)
 		}
