@@ -1,14 +1,14 @@
 package reorder
 
 import (
-	"github.com/rancher/ferry/reorder/tempfile"
-
 	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+
+	"github.com/rancher/ferry/reorder/tempfile"
 )
 
 // None is the compression name of a plain tar stream, for every Codec.
