@@ -29,6 +29,8 @@ type options struct {
 	// responseTimeout bounds the wait for response headers, readTimeout
 	// a body's silence; 0 waits for ever.
 	responseTimeout, readTimeout time.Duration
+	// reqlog, when set, gets a line per request attempt and retry.
+	reqlog *requestLog
 }
 
 // WithKeychain replaces authn.DefaultKeychain (docker config.json and its
@@ -159,7 +161,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		}
 	}
 	c := &Client{opts: o, known: &hostSet{}}
-	c.rt = &retryTransport{inner: newGuard(&o, c.known), backoff: o.backoff}
+	c.rt = &retryTransport{inner: newGuard(&o, c.known), backoff: o.backoff, log: o.reqlog}
 	// One Puller per client authenticates once per repository instead of
 	// once per request: every resolve and blob fetch reuses its transports.
 	var err error

@@ -77,7 +77,8 @@ func TestHostileRegistryEndsInClearErrors(t *testing.T) {
 			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) || !strings.Contains(err.Error(), tc.says) {
 				t.Fatalf("got %v, want %v saying %q", err, tc.want, tc.says)
 			}
-			if d := time.Since(start); d > 5*time.Second {
+			// Bounded, not fast: without the timeouts a stall never ends.
+			if d := time.Since(start); d > 30*time.Second {
 				t.Errorf("took %s", d)
 			}
 			if _, err := os.Stat(out); !os.IsNotExist(err) {

@@ -22,6 +22,7 @@ type pullOptions struct {
 	compression bundle.Compression
 	level       int
 	written     func(path string, images int)
+	result      func(BundleResult)
 }
 
 func makePullOptions(opts []PullOption) (pullOptions, error) {

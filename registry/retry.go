@@ -43,11 +43,15 @@ const maxRetryAfter = 60 * time.Second
 type retryTransport struct {
 	inner   http.RoundTripper
 	backoff remote.Backoff
+	log     *requestLog
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		return t.inner.RoundTrip(req)
+		start := time.Now()
+		resp, err := t.inner.RoundTrip(req)
+		t.log.attempt(req, 1, start, resp, err)
+		return resp, err
 	}
 	attempts := max(t.backoff.Steps, 1)
 	for attempt := 1; ; attempt++ {
@@ -60,7 +64,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			r = req.Clone(req.Context())
 			r.Body = body
 		}
+		start := time.Now()
 		resp, err := t.inner.RoundTrip(r)
+		t.log.attempt(req, attempt, start, resp, err)
 		wait, again := retryable(resp, err)
 		if !again || req.Context().Err() != nil {
 			return resp, err
@@ -72,7 +78,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if attempt >= attempts {
 			return nil, &TransientError{Attempts: attempt, Err: err}
 		}
-		if err := sleep(req.Context(), max(wait, backoffDelay(t.backoff, attempt))); err != nil {
+		delay := max(wait, backoffDelay(t.backoff, attempt))
+		t.log.printf("retrying %s %s in %s (%d of %d attempts made)", req.Method, redact(req), delay.Round(time.Millisecond), attempt, attempts)
+		if err := sleep(req.Context(), delay); err != nil {
 			return nil, err
 		}
 	}
@@ -147,6 +155,7 @@ func (c *Client) retryTransfer(ctx context.Context, fetch func() error) error {
 		if attempt >= attempts {
 			return &TransientError{Attempts: attempt, Err: err}
 		}
+		c.opts.reqlog.printf("transfer broke (%v); fetching again (%d of %d attempts made)", err, attempt, attempts)
 		if serr := sleep(ctx, backoffDelay(c.opts.backoff, attempt)); serr != nil {
 			return serr
 		}

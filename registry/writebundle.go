@@ -16,6 +16,10 @@ import (
 type BundleFile struct {
 	Path   string
 	Target platform.Target
+	// Writer, when set, receives the bundle instead of a file at Path,
+	// which then only names it in errors and results ("-" for stdout).
+	// Its compression must be given with WithCompression.
+	Writer io.Writer
 }
 
 // WithCache sets the blob cache WriteBundles fetches layers into; without
@@ -89,19 +93,45 @@ func (c *Client) WriteBundles(ctx context.Context, refs []string, files []Bundle
 	}
 	write := func(ctx context.Context, i int, images []bundle.Image, blobs bundle.Blobs) error {
 		path := files[i].Path
-		err := bundle.WriteFileAtomic(ctx, path, func(ctx context.Context, w io.Writer) error {
+		var sum *summer
+		writeTo := func(ctx context.Context, w io.Writer) error {
+			if o.result != nil {
+				sum = newSummer(w)
+				w = sum
+			}
 			return bundle.Write(ctx, w, images, blobs, bundle.WithCompression(comps[i], o.level),
 				bundle.WithSkipForeignLayers(o.skipForeign), bundle.WithBlobsVerified(true))
-		})
+		}
+		var err error
+		if files[i].Writer != nil {
+			err = writeTo(ctx, files[i].Writer)
+		} else {
+			err = bundle.WriteFileAtomic(ctx, path, writeTo)
+		}
 		if err != nil {
 			return fmt.Errorf("writing %s: %w", path, err)
 		}
 		if o.written != nil {
 			o.written(path, len(images))
 		}
+		if o.result != nil {
+			o.result(sum.result(path, comps[i], images))
+		}
 		return nil
 	}
 	return c.Pull(ctx, refs, targets, cache, write, opts...)
+}
+
+// CheckBundleFiles runs the checks WriteBundles makes before fetching
+// anything (see prepareOutputs), so that a program can refuse a mistake
+// before it even builds a client or a cache.
+func CheckBundleFiles(files []BundleFile, opts ...PullOption) error {
+	o, err := makePullOptions(opts)
+	if err != nil {
+		return err
+	}
+	_, err = prepareOutputs(files, o)
+	return err
 }
 
 // prepareOutputs refuses what would fail only after a long download: two
@@ -121,6 +151,9 @@ func prepareOutputs(files []BundleFile, o pullOptions) ([]bundle.Compression, er
 		}
 		seen[clean] = true
 		comp := o.compression
+		if f.Writer != nil && comp == "" {
+			return nil, fmt.Errorf("%w: %s: a bundle written to a stream needs WithCompression", ErrInvalidArgument, f.Path)
+		}
 		if comp == "" {
 			var err error
 			if comp, err = bundle.CompressionFromPath(f.Path); err != nil {
@@ -131,12 +164,31 @@ func prepareOutputs(files []BundleFile, o pullOptions) ([]bundle.Compression, er
 			return nil, fmt.Errorf("%s: %w", f.Path, err)
 		}
 		comps[i] = comp
+		if f.Writer != nil {
+			continue
+		}
 		if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
 			return nil, fmt.Errorf("output directory for %s: %w", f.Path, err)
 		}
 		if fi, err := os.Stat(f.Path); err == nil && fi.IsDir() {
 			return nil, fmt.Errorf("%w: output %s is a directory: give a file name", ErrInvalidArgument, f.Path)
 		}
+		if err := probeWritable(filepath.Dir(f.Path)); err != nil {
+			return nil, fmt.Errorf("%w: output %s: its directory is not writable: %w", ErrInvalidArgument, f.Path, err)
+		}
 	}
 	return comps, nil
+}
+
+// probeWritable creates and removes a file in dir, since a bundle is
+// written beside its path and renamed into place: a directory that refuses
+// that would otherwise fail only once everything has been downloaded.
+func probeWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".ferry-probe-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }

@@ -1,7 +1,10 @@
 package registry
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -66,13 +69,15 @@ func TestWriteBundlesChecksOutputsFirst(t *testing.T) {
 		want  error
 	}{
 		"no files":       {nil, nil, ErrInvalidArgument},
-		"same path":      {[]BundleFile{{filepath.Join(dir, "a.tar"), tgt}, {filepath.Join(dir, ".", "a.tar"), tgt}}, nil, ErrInvalidArgument},
-		"directory":      {[]BundleFile{{dir, tgt}}, []PullOption{WithCompression(bundle.Zstd)}, ErrInvalidArgument},
-		"extension":      {[]BundleFile{{filepath.Join(dir, "a.zip"), tgt}}, nil, bundle.ErrUnknownCompression},
-		"level for none": {[]BundleFile{{filepath.Join(dir, "a.tar"), tgt}}, []PullOption{WithLevel(3)}, bundle.ErrBadLevel},
-		"gzip level 12":  {[]BundleFile{{filepath.Join(dir, "a.tar.gz"), tgt}}, []PullOption{WithLevel(12)}, bundle.ErrBadLevel},
-		"unknown codec":  {[]BundleFile{{filepath.Join(dir, "a.tar"), tgt}}, []PullOption{WithCompression("lz4")}, bundle.ErrUnknownCompression},
-		"nil cache":      {[]BundleFile{{filepath.Join(dir, "a.tar"), tgt}}, []PullOption{WithCache(nil)}, ErrInvalidArgument},
+		"same path":      {[]BundleFile{{Path: filepath.Join(dir, "a.tar"), Target: tgt}, {Path: filepath.Join(dir, ".", "a.tar"), Target: tgt}}, nil, ErrInvalidArgument},
+		"directory":      {[]BundleFile{{Path: dir, Target: tgt}}, []PullOption{WithCompression(bundle.Zstd)}, ErrInvalidArgument},
+		"extension":      {[]BundleFile{{Path: filepath.Join(dir, "a.zip"), Target: tgt}}, nil, bundle.ErrUnknownCompression},
+		"level for none": {[]BundleFile{{Path: filepath.Join(dir, "a.tar"), Target: tgt}}, []PullOption{WithLevel(3)}, bundle.ErrBadLevel},
+		"gzip level 12":  {[]BundleFile{{Path: filepath.Join(dir, "a.tar.gz"), Target: tgt}}, []PullOption{WithLevel(12)}, bundle.ErrBadLevel},
+		"unknown codec":  {[]BundleFile{{Path: filepath.Join(dir, "a.tar"), Target: tgt}}, []PullOption{WithCompression("lz4")}, bundle.ErrUnknownCompression},
+		"nil cache":      {[]BundleFile{{Path: filepath.Join(dir, "a.tar"), Target: tgt}}, []PullOption{WithCache(nil)}, ErrInvalidArgument},
+		// /proc refuses new files even to root, as a read-only mount would.
+		"unwritable": {[]BundleFile{{Path: "/proc/ferry-test.tar", Target: tgt}}, nil, ErrInvalidArgument},
 	}
 	for what, tc := range cases {
 		if _, err := c.WriteBundles(context.Background(), refs, tc.files, tc.opts...); !errors.Is(err, tc.want) {
@@ -104,5 +109,45 @@ func TestWriteBundlesLeavesNothingOnFailure(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Fatalf("left %q; want only the bundle finished before the failure", names)
+	}
+}
+
+// WithBundleResult reports the size and sha256 of the bytes that landed,
+// and a BundleFile with a Writer streams there instead of a file.
+func TestWriteBundlesResultAndStream(t *testing.T) {
+	host, c, _ := serveSample(t)
+	cache, err := NewCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "1809.tar.zst")
+	var stream bytes.Buffer
+	files := []BundleFile{
+		{Path: path, Target: windows(t, "1809")},
+		{Path: "-", Target: windows(t, "2025"), Writer: &stream},
+	}
+	var results []BundleResult
+	_, err = c.WriteBundles(context.Background(), sampleSet.Refs(host), files, WithCache(cache),
+		WithCompression(bundle.Zstd), WithBundleResult(func(r BundleResult) { results = append(results, r) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range [][]byte{data, stream.Bytes()} {
+		sum := sha256.Sum256(b)
+		r := results[i]
+		if r.Path != files[i].Path || r.Size != int64(len(b)) || r.SHA256 != hex.EncodeToString(sum[:]) || len(r.Images) != len(sampleSet.Refs(host)) {
+			t.Errorf("result %d = %+v (size %d), want the bytes written", i, r, len(b))
+		}
+	}
+	if _, err := os.Stat("-"); err == nil {
+		t.Error("a file named - was written")
+	}
+	_, err = c.WriteBundles(context.Background(), sampleSet.Refs(host), files[1:], WithCache(cache))
+	if !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("stream without compression: %v, want ErrInvalidArgument", err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+
+	"github.com/rancher/ferry/reorder/tempfile"
 )
 
 // None is the compression name of a plain tar stream, for every Codec.
@@ -58,6 +60,12 @@ func WithStdin(r io.Reader) Option {
 	}
 }
 
+// WithProgress copies every byte File writes to its output to p as it is
+// written, for a progress display; an error from p fails File.
+func WithProgress(p io.Writer) Option {
+	return func(o *options) error { o.progress = p; return nil }
+}
+
 // File reorders the archive at path in ("-" for stdin) into the file out,
 // metadata first as ranked by WithRank. An empty out means in place: in is
 // replaced and keeps its compression. Otherwise the output's compression is
@@ -100,7 +108,10 @@ func File(ctx context.Context, in, out string, codec Codec, opts ...Option) (*Re
 		o.spillDir = filepath.Dir(out)
 	}
 	var res *Result
-	err = writeAtomic(out, func(w io.Writer) error {
+	err = tempfile.WriteAtomic(ctx, out, func(w io.Writer) error {
+		if o.progress != nil {
+			w = io.MultiWriter(w, o.progress)
+		}
 		var werr error
 		res, werr = reorderCompressed(ctx, o, w, src.r, codec, comp)
 		return werr

@@ -202,3 +202,24 @@ func TestFileErrors(t *testing.T) {
 		t.Fatalf("nil codec: %v", err)
 	}
 }
+
+// WithProgress sees exactly the bytes that end up in the output file.
+func TestFileProgress(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.tar")
+	if err := os.WriteFile(in, docker25(t, 50<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.tar")
+	var seen bytes.Buffer
+	if _, err := File(context.Background(), in, out, testCodec{t}, WithRank(testRank), WithProgress(&seen)); err != nil {
+		t.Fatal(err)
+	}
+	written, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(seen.Bytes(), written) {
+		t.Fatalf("progress saw %d bytes, the file holds %d", seen.Len(), len(written))
+	}
+}

@@ -42,6 +42,7 @@ type options struct {
 	// File only.
 	compression string
 	stdin       io.Reader
+	progress    io.Writer
 }
 
 func makeOptions(opts []Option) (*options, error) {

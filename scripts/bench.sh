@@ -219,7 +219,7 @@ pipeline_version() {
 
 # image_count FILE : images ferry sees in FILE (any image tarball).
 image_count() {
-	"$ferry" list -o json "$1" | perl -MJSON::PP -0777 -ne 'print scalar(@{decode_json($_)->{images}}), "\n"'
+	"$ferry" list --format json "$1" | perl -MJSON::PP -0777 -ne 'print scalar(@{decode_json($_)->{images}}), "\n"'
 }
 
 fresh_dir() { rm -rf "$1" && mkdir -p "$1"; }
@@ -370,7 +370,7 @@ bench_reorder() {
 		bench_record "$id.pipe" "$(stat -c %s "$d/pipe.tar.zst")" -
 	done
 	if [ "$have_reorder" = 1 ]; then
-		[ "$("$ferry" list -o json "$d/ferry.tar.zst" | bench_json_field metadataFirst)" = 1 ] ||
+		[ "$("$ferry" list --format json "$d/ferry.tar.zst" | bench_json_field metadataFirst)" = 1 ] ||
 			bench_die "$id: ferry reorder output is not metadata-first"
 		[ "$(image_count "$d/ferry.tar.zst")" = "$(image_count "$d/pipe.tar.zst")" ] ||
 			bench_die "$id: ferry reorder and the pipeline disagree on the images"
@@ -394,7 +394,7 @@ bench_list() {
 		bench_step "$ferry" --help
 		bench_record list.floor - -
 		bench_reset
-		bench_step "$ferry" list -o json "$bundle"
+		bench_step "$ferry" list --format json "$bundle"
 		bench_record list.ferry "$(stat -c %s "$bundle")" -
 		read=$(bench_json_field decompressedBytesRead <"$BENCH_WORK/step.out")
 		bench_reset
@@ -475,7 +475,7 @@ core_report() {
 	ratio "ferry/pipeline:" r-large.ferry r-large.pipe
 	ratio "ferry reorder, large/small input:" r-large.ferry r-small.ferry wall rss size
 	ratio "bsdtar + zstd, large/small input:" r-large.pipe r-small.pipe wall rss size
-	row "list: ferry list -o json" list.ferry
+	row "list: ferry list --format json" list.ferry
 	row "list: ferry --help (process start-up only)" list.floor
 	row "list: zstd -dc | bsdtar -xOf - manifest.json" list.pipe
 	ratio "pipeline/ferry (speed-up; target >= 100x):" list.pipe list.ferry wall

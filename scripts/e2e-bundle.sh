@@ -3,14 +3,16 @@
 # registry (TLS + htpasswd, credentials from docker config.json, CA from
 # SSL_CERT_FILE), then every loader ferry's users have must accept every
 # bundle kind: k3s/rke2's ggcr tarball.Image with a capped zstd reader,
-# containerd (`ctr images import` + check + mount), skopeo and podman.
+# containerd (`ctr images import` + check + mount), skopeo, podman and
+# docker (a private dockerd). Reports are checked as JSON with jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=SCRIPTDIR/lib/e2e.sh
 source scripts/lib/e2e.sh
-e2e_begin e2e-bundle docker-registry containerd ctr skopeo podman zstd curl openssl perl go
+e2e_begin e2e-bundle docker-registry containerd ctr skopeo podman dockerd docker zstd curl openssl perl go jq sha256sum
 start_registry
 start_containerd
+start_dockerd
 use_registry_auth
 export SSL_CERT_FILE=$FERRY_REGISTRY_CA
 reg=$FERRY_REGISTRY
@@ -39,6 +41,23 @@ check "bundle windows 1809 (plain tar)" \
 check "bundle linux/amd64 (gzip)" \
 	"$ferry" bundle "$reg/rancher/rke2-runtime:v1.31.2-rke2r1" "$reg/rancher/mirrored-pause:3.6" \
 	--platform linux/amd64 -o "$out/rke2-images.linux-amd64.tar.gz" --cache "$work/cache" -q
+# Linux plain and zstd too, each with sidecars, reported as JSON.
+linux_refs=("$reg/rancher/rke2-runtime:v1.31.2-rke2r1" "$reg/rancher/mirrored-pause:3.6")
+check "bundle linux/amd64 (plain tar and zstd) --sidecars --format json" \
+	bash -c "'$ferry' bundle ${linux_refs[*]} --platform linux/amd64 -o '$out/rke2-images.linux-amd64.tar' --cache '$work/cache' -q --sidecars --format json >'$work/linux-tar.json' &&
+	'$ferry' bundle ${linux_refs[*]} --platform linux/amd64 -o '$out/rke2-images.linux-amd64.tar.zst' --cache '$work/cache' -q --sidecars --format json >'$work/linux-zst.json'"
+for j in linux-tar linux-zst; do
+	check "bundle --format json ($j): path, size, sha256 and each image" jq -e --arg out "$out" \
+		'.schemaVersion == 1 and (.bundles | length) == 1 and (.bundles[0] | (.path | startswith($out)) and .size > 0 and (.sha256 | length) == 64
+		and (.images | length) == 2 and all(.images[]; .ref != "" and (.digest | startswith("sha256:")) and .platform == "linux/amd64" and (.layers | length) > 0))' \
+		"$work/$j.json"
+done
+check "sidecars: sha256sum -c sha256sum-amd64.txt" bash -c "cd '$out' && sha256sum -c --strict sha256sum-amd64.txt"
+check "sidecars: four lines (two bundles, two image lists)" test "$(wc -l <"$out/sha256sum-amd64.txt")" = 4
+check "sidecars: the image list names both images" bash -c "diff <(sort '$out/rke2-images.linux-amd64.tar.zst.txt') <(printf '%s\n' ${linux_refs[*]} | sort)"
+check "bundle json sha256 = sha256sum" bash -c "[ \"\$(jq -r '.bundles[0].sha256' '$work/linux-zst.json')\" = \"\$(sha256sum '$out/rke2-images.linux-amd64.tar.zst' | cut -d' ' -f1)\" ]"
+check "bundle -o - | list - (stdout to stdin)" bash -c "'$ferry' bundle '$reg/rancher/mirrored-pause:3.6' -o - --cache '$work/cache' -q | '$ferry' list - --format json | jq -e '.images | length == 1' >/dev/null"
+rm -f "$out"/*.txt
 check "bundle with no credentials is refused" \
 	bash -c "! DOCKER_CONFIG=$work/none '$ferry' bundle '$reg/rancher/mirrored-pause:3.6' -o '$out/denied.tar' --cache '$work/cache2' -q"
 check "no credentials: no output file" test ! -e "$out/denied.tar"
@@ -48,10 +67,13 @@ mapfile -t bundles < <(ls "$out"/*.tar*)
 # The 1809 list entry is the highest revision, not the older one also listed.
 check "1809 bundle holds 10.0.17763.5458" bash -c "'$ferry' list '$out/rke2-windows-1809-amd64-images.tar.zst' | grep -q 'windows/amd64:10.0.17763.5458'"
 check "digest-pinned pause keeps its tag" bash -c "'$ferry' list '$out/rke2-windows-2025-amd64-images.tar.zst' | grep -q '$reg/rancher/mirrored-pause:3.6 '"
-check "no image named i-was-a-digest" bash -c "! '$ferry' list -o json '$out/rke2-windows-2025-amd64-images.tar.zst' | grep -q i-was-a-digest"
+check "no image named i-was-a-digest" bash -c "'$ferry' list --format json '$out/rke2-windows-2025-amd64-images.tar.zst' | jq -e '[.images[].names[] | select(contains(\"i-was-a-digest\"))] == []' >/dev/null"
 check "pause list digest pin verifies offline" "$ferry" verify "$out/rke2-windows-2025-amd64-images.tar.zst" \
-	--images "$work/windows-images.txt" --exact --windows-version 2025
-read_bytes=$("$ferry" list -o json "$out/rke2-windows-1809-amd64-images.tar.zst" | sed -n 's/.*"decompressedBytesRead": \([0-9]*\).*/\1/p')
+	-f "$work/windows-images.txt" --exact --windows-version 2025
+check "verify --format json: the shared check shape" bash -c "'$ferry' verify '$out/rke2-windows-2025-amd64-images.tar.zst' --format json |
+	jq -e '.schemaVersion == 1 and .ok and .errors == 0 and (.checks | length) > 10 and all(.checks[]; has(\"check\") and has(\"ok\"))' >/dev/null"
+check "verify - reads stdin" bash -c "'$ferry' verify - <'$out/rke2-windows-2025-amd64-images.tar.zst' --format json | jq -e .ok >/dev/null"
+read_bytes=$("$ferry" list --format json "$out/rke2-windows-1809-amd64-images.tar.zst" | jq -r .decompressedBytesRead)
 check "zstd metadata frame: list decompressed ${read_bytes:-?} bytes (< 64 KiB)" test "${read_bytes:-999999}" -lt 65536
 
 # k3s / rke2: ggcr tarball.Image over a zstd reader capped at 32 MiB. It
@@ -74,7 +96,7 @@ for b in "${bundles[@]}"; do
 		bad "containerd import $base"; sed 's/^/     /' "$work/last.log" | tail; continue
 	fi
 	mapfile -t names < <(ctr_ -n "$ns" images ls -q)
-	want=$("$ferry" list -o json "$b" | grep -c '"names"' || true)
+	want=$("$ferry" list --format json "$b" | jq '.images | length')
 	if [ "${#names[@]}" -ne "$want" ]; then bad "containerd import $base: ${#names[@]} images, want $want"; continue; fi
 	ok "containerd import $base (${#names[@]} images)"
 	for n in "${names[@]}"; do
@@ -104,7 +126,7 @@ for b in "${bundles[@]}"; do
 	[[ $base == *noforeign* ]] && continue
 	src=$b
 	if [[ $b == *.gz ]]; then src=$work/$base.tar; gzip -dc "$b" >"$src"; fi
-	n=$("$ferry" list -o json "$b" | grep -c '"names"' || true)
+	n=$("$ferry" list --format json "$b" | jq '.images | length')
 	for ((i = 0; i < n; i++)); do
 		check "skopeo inspect docker-archive:$base:@$i" skopeo inspect "docker-archive:$src:@$i"
 		check "skopeo copy docker-archive:$base:@$i oci:" skopeo copy -q "docker-archive:$src:@$i" "oci:$work/oci-$RANDOM:x"
@@ -132,10 +154,42 @@ for b in "${complete_bundles[@]}"; do
 	if ! podman_ load -q -i "$src" >"$work/last.log" 2>&1; then
 		bad "podman load $base"; sed 's/^/     /' "$work/last.log" | tail; continue
 	fi
-	"$ferry" list -o json "$b" | sed -n 's/^ *"\([^"]*:[^"]*\)"$/\1/p' | grep -v '^sha256:' | sort -u >"$work/want-names"
+	"$ferry" list --format json "$b" | jq -r '.images[].names[]' | sort -u >"$work/want-names"
 	missing=$(podman_ images --format '{{.Repository}}:{{.Tag}}' | sort -u | comm -13 - "$work/want-names")
 	if [ -n "$missing" ]; then bad "podman load $base: not loaded: $missing"; else ok "podman load $base ($(wc -l <"$work/want-names") names)"; fi
 	podman_ rmi -a -f >/dev/null 2>&1 || true
+done
+
+# docker load (the private dockerd of start_dockerd, vfs storage). What
+# Docker 20.10 reads: plain and gzip archives of Linux images. It refuses
+# zstd archives (it does not detect zstd) and Windows images on Linux; the
+# refusals are checked to be exactly those, so a new one shows up.
+docker_version=$(docker version --format '{{.Server.Version}}')
+echo "docker load against dockerd $docker_version (client $(docker version --format '{{.Client.Version}}'))"
+for b in "${complete_bundles[@]}"; do
+	base=$(basename "$b")
+	case $base in
+	*linux*.tar | *linux*.tar.gz) want=load ;;
+	*.zst) want=no-zstd ;;
+	*windows*) want=no-windows ;;
+	esac
+	if docker load -q -i "$b" >"$work/last.log" 2>&1; then
+		if [ "$want" != load ]; then bad "docker load $base: loaded, expected refusal ($want)"; continue; fi
+		"$ferry" list --format json "$b" | jq -r '.images[].names[]' | sort -u >"$work/want-names"
+		missing=$(docker images --format '{{.Repository}}:{{.Tag}}' | sort -u | comm -13 - "$work/want-names")
+		if [ -n "$missing" ]; then bad "docker load $base: not loaded: $missing"; else ok "docker $docker_version load $base ($(wc -l <"$work/want-names") names)"; fi
+		docker rmi -f $(docker images -q) >/dev/null 2>&1 || true
+		continue
+	fi
+	case $want in
+	load) bad "docker load $base"; sed 's/^/     /' "$work/last.log" | tail ;;
+	no-zstd) grep -q 'archive/tar: invalid tar header' "$work/last.log" &&
+		ok "docker $docker_version refuses zstd $base: $(tail -1 "$work/last.log")" ||
+		{ bad "docker load $base: not the known zstd refusal"; sed 's/^/     /' "$work/last.log" | tail; } ;;
+	no-windows) grep -q 'cannot load windows image on linux' "$work/last.log" &&
+		ok "docker $docker_version refuses Windows $base: $(tail -1 "$work/last.log")" ||
+		{ bad "docker load $base: not the known Windows refusal"; sed 's/^/     /' "$work/last.log" | tail; } ;;
+	esac
 done
 
 e2e_end

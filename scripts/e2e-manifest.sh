@@ -99,7 +99,7 @@ echo "list digest $digest"
 
 step "create an OCI index in another repository (cross-repository mounts)"
 oci_target=$reg/mirror/rke2-runtime:v1.31.2
-oci_digest=$(ferry manifest create --format oci "$oci_target" "${srcs[@]}")
+oci_digest=$(ferry manifest create --list-type oci "$oci_target" "${srcs[@]}")
 echo "index digest $oci_digest"
 rlog=$FERRY_SVC_DIR/logs/registry.log
 mounts=$(grep -cE 'http.request.method=POST .*uri="/v2/mirror/rke2-runtime/blobs/uploads/\?[^"]*mount=.*http.response.status=201' "$rlog" || true)
@@ -115,7 +115,7 @@ done
 grep -qF "\"$digest\": [\"v1.31.2\"]" "$work/inspect.txt" || fail "inspect lacks the promotion line"
 [ "sha256:$(ferry manifest inspect --raw "$target" | sha256sum | cut -d' ' -f1)" = "$digest" ] ||
   fail "--raw bytes do not hash to $digest"
-ferry manifest inspect -o json "$oci_target" >"$work/inspect.json"
+ferry manifest inspect --format json "$oci_target" >"$work/inspect.json"
 jq -e --arg d "$oci_digest" --arg mt "$oci_index" \
   '.digest == $d and .mediaType == $mt and .dmap[$d] == ["v1.31.2"] and (.manifests | length) == 4' \
   "$work/inspect.json" >/dev/null || fail "inspect json: $(cat "$work/inspect.json")"
@@ -132,8 +132,8 @@ code=$(reg_curl -o /dev/null -w '%{http_code}' -I "https://$reg/v2/mirror/rke2-r
 step "verify passes"
 ferry manifest verify "$target" --require "$require" | tee "$work/verify.txt"
 printf '# rke2 platforms\nlinux/amd64\nwindows/amd64:1809  # ltsc2019\nwindows/amd64:ltsc2022\nwindows/amd64:2025\n' >"$work/platforms.txt"
-ferry manifest verify "$oci_target" -f "$work/platforms.txt" -o json >"$work/verify.json"
-jq -e '.ok and .problems == 0 and ([.checks[] | select(.check == "required")] | length) == 4' \
+ferry manifest verify "$oci_target" --require-file "$work/platforms.txt" --format json >"$work/verify.json"
+jq -e '.schemaVersion == 1 and .ok and .errors == 0 and ([.checks[] | select(.check == "required")] | length) == 4' \
   "$work/verify.json" >/dev/null || fail "verify json: $(cat "$work/verify.json")"
 
 step "skopeo sees the digests ferry printed"
@@ -149,7 +149,7 @@ echo "skopeo agrees: $digest $oci_digest"
 step "a list as source, filtered by --platform"
 ferry manifest create "$reg/filtered/rke2-runtime:v1" "$reg/rancher/rke2-runtime:v1.31.2-rke2r1" \
   --platform linux/amd64,windows/amd64:1809 >/dev/null
-ferry manifest inspect -o json "$reg/filtered/rke2-runtime:v1" |
+ferry manifest inspect --format json "$reg/filtered/rke2-runtime:v1" |
   jq -e '[.manifests[].platform | .os + ":" + (.["os.version"] // "")] == ["linux:", "windows:10.0.17763.5458"]' >/dev/null ||
   fail "filtered list is not linux + the newest 1809"
 ferry manifest verify "$reg/filtered/rke2-runtime:v1" --require linux/amd64,windows/amd64:1809 >/dev/null
@@ -158,8 +158,8 @@ step "Docker and OCI children mix only with --format"
 mixed=$reg/rancher/rke2-runtime:v1.31.2-linux
 expect 2 "$work/mixed.txt" ferry manifest create "$mixed" "$base-linux-amd64" "$arm64"
 grep -q 'mixed Docker and OCI manifests' "$work/mixed.txt.err" || fail "mix not refused: $(cat "$work/mixed.txt.err")"
-linux_digest=$(ferry manifest create --format oci "$mixed" "$base-linux-amd64" "$arm64")
-ferry manifest verify "$mixed" --require linux/amd64,linux/arm64 -o json | jq -e .ok >/dev/null ||
+linux_digest=$(ferry manifest create --list-type oci "$mixed" "$base-linux-amd64" "$arm64")
+ferry manifest verify "$mixed" --require linux/amd64,linux/arm64 --format json | jq -e .ok >/dev/null ||
   fail "linux index does not verify"
 
 step "containerd pulls every platform"
@@ -209,7 +209,7 @@ step "verify fails on a duplicate entry (exit 1)"
 ferry manifest inspect --raw "$target" | jq '.manifests += [.manifests[0]]' >"$work/dup.json"
 code=$(put_list rancher/rke2-runtime duplicate "$docker_list" "$work/dup.json")
 [ "$code" = 201 ] || fail "PUT duplicate: HTTP $code $(cat "$work/put.out")"
-expect 1 "$work/dup.txt" ferry manifest verify "$reg/rancher/rke2-runtime:duplicate" --require "$require" -o json
+expect 1 "$work/dup.txt" ferry manifest verify "$reg/rancher/rke2-runtime:duplicate" --require "$require" --format json
 jq -e '[.checks[] | select(.ok == false) | .check] | sort == ["required", "unique", "unique"]' "$work/dup.txt" >/dev/null 2>&1 ||
   { cat "$work/dup.txt"; fail "duplicate not reported as required+unique"; }
 

@@ -86,7 +86,7 @@ echo "bundled from $src (gone), pushing to $dst"
 i=0
 for b in "${bundles[@]}"; do
 	i=$((i + 1))
-	check "push $(basename "$b")" bash -c "'$ferry' push '$b' --registry '$dst' -o json -q >'$work/push$i.json'"
+	check "push $(basename "$b")" bash -c "'$ferry' push '$b' --registry '$dst' --format json -q >'$work/push$i.json'"
 done
 check "1809 push uploaded blobs, mounted shared ones" \
 	jq -e '.bytesUploaded > 0 and .blobsUploaded > 0 and .blobsMounted > 0' "$work/push1.json"
@@ -99,7 +99,7 @@ check "runtime tag verifies with every platform" "$ferry" manifest verify "$dst/
 
 # Every image of every bundle is in the registry with the bundle's digest.
 for b in "${bundles[@]}"; do
-	"$ferry" list -o json "$b" | jq -r '.images[] | .digest + " " + .names[0]' | while read -r digest ref; do
+	"$ferry" list --format json "$b" | jq -r '.images[] | .digest + " " + .names[0]' | while read -r digest ref; do
 		repo=${ref#"$src"/}
 		repo=${repo%:*}
 		got=$(raw_digest "$dst/$repo@$digest")
@@ -109,22 +109,22 @@ done >"$work/digests.txt"
 check "every bundle digest is in the registry byte for byte" test ! -s "$work/digests.txt"
 
 before=$(wc -l <"$rlog")
-check "rerun of every bundle at once" bash -c "'$ferry' push ${bundles[*]} --registry '$dst' -o json -q >'$work/rerun.json'"
+check "rerun of every bundle at once" bash -c "'$ferry' push ${bundles[*]} --registry '$dst' --format json -q >'$work/rerun.json'"
 check "rerun uploads 0 blobs (summary)" jq -e '.blobsUploaded == 0 and .bytesUploaded == 0 and .blobsMounted == 0' "$work/rerun.json"
 uploads=$(tail -n +"$((before + 1))" "$rlog" | grep -cE 'http.request.method=(PUT|PATCH|POST) ' || true)
 check "rerun writes nothing (registry log: $uploads writes)" test "$uploads" = 0
 check "rerun leaves the tags unchanged" jq -e '[.images[].action] | all(. == "unchanged")' "$work/rerun.json"
 
 check "push the skopeo archives under a prefix" bash -c \
-	"'$ferry' push '$dist/docker.tar' '$dist/oci.tar' --registry '$dst/imported' -o json -q >'$work/archives.json'"
+	"'$ferry' push '$dist/docker.tar' '$dist/oci.tar' --registry '$dst/imported' --format json -q >'$work/archives.json'"
 # skopeo's docker-archive keeps no manifest: ferry writes one over the
 # config and layers as stored; the OCI archive's manifest goes as it is.
-want=$("$ferry" list -o json "$dist/oci.tar" | jq -r '.images[0].digest')
+want=$("$ferry" list --format json "$dist/oci.tar" | jq -r '.images[0].digest')
 check "oci archive: pushed digest is the archive's ($want)" test "$(raw_digest "$dst/imported/airgap/from-oci:v1")" = "$want"
 check "docker archive: pushed config is the source's ($linux_config)" \
 	test "$(config_of "$dst/imported/airgap/from-docker:v1")" = "$linux_config"
 check "crane tarball and podman archives push" bash -c \
-	"'$ferry' push '$dist/crane.tar' '$dist/podman.tar' --registry '$dst/crane' -o json -q >'$work/crane.json' && '$ferry' push '$dist/podman-oci.tar' --registry '$dst/podman-oci' -o json -q >'$work/podman-oci.json'"
+	"'$ferry' push '$dist/crane.tar' '$dist/podman.tar' --registry '$dst/crane' --format json -q >'$work/crane.json' && '$ferry' push '$dist/podman-oci.tar' --registry '$dst/podman-oci' --format json -q >'$work/podman-oci.json'"
 want=$(cat "$work/crane.digest")
 check "crane tarball: pushed digest is the one crane reads there ($want)" test "$(raw_digest "$dst/crane/airgap/from-crane:v1")" = "$want"
 check "crane tarball: pushed config is the source's" test "$(config_of "$dst/crane/airgap/from-crane:v1")" = "$linux_config"
@@ -132,15 +132,15 @@ check "podman docker-archive: pushed config is the source's" test "$(config_of "
 # podman's OCI save converts the image (config included) to OCI types, so
 # the archive's own digest is what must arrive.
 podman_ref=$(jq -r '.images[0].reference' "$work/podman-oci.json")
-want=$("$ferry" list -o json "$dist/podman-oci.tar" | jq -r '.images[0].digest')
+want=$("$ferry" list --format json "$dist/podman-oci.tar" | jq -r '.images[0].digest')
 check "podman oci-archive: $podman_ref is the archive's digest ($want)" test "$(raw_digest "$podman_ref")" = "$want"
 
 check "oci layout directory named by tag only: warned, nothing pushed" bash -c \
-	"'$ferry' push '$dist/ocidir' --registry '$dst/dir' -o json -q 2>'$work/dir.err' | jq -e '.images == [] or .images == null' && grep -F 'only by the tag \"v1\"' '$work/dir.err' | grep -q -- --repository"
+	"'$ferry' push '$dist/ocidir' --registry '$dst/dir' --format json -q 2>'$work/dir.err' | jq -e '.images == [] or .images == null' && grep -F 'only by the tag \"v1\"' '$work/dir.err' | grep -q -- --repository"
 check "oci layout directory with --repository" "$ferry" push "$dist/ocidir" --registry "$dst/dir" --repository airgap/from-dir -q
-want=$("$ferry" list -o json "$dist/ocidir" | jq -r '.images[0].digest')
+want=$("$ferry" list --format json "$dist/ocidir" | jq -r '.images[0].digest')
 check "oci layout directory: pushed digest is the layout's ($want)" test "$(raw_digest "$dst/dir/airgap/from-dir:v1")" = "$want"
-check "dry run pushes nothing" bash -c "'$ferry' push '$dist/docker.tar' --registry '$dst/dry' --dry-run -o json | jq -e '.dryRun and .blobsUploaded > 0'"
+check "dry run pushes nothing" bash -c "'$ferry' push '$dist/docker.tar' --registry '$dst/dry' --dry-run --format json | jq -e '.dryRun and .blobsUploaded > 0'"
 check "dry run left no tag" bash -c "! skopeo inspect --raw --cert-dir '$FERRY_REGISTRY_CERT_DIR' docker://$dst/dry/airgap/from-docker:v1"
 
 # kill -9 while blobs upload, then rerun: a large image, two blobs at a
@@ -148,7 +148,7 @@ check "dry run left no tag" bash -c "! skopeo inspect --raw --cert-dir '$FERRY_R
 layers=12
 check "large OCI layout ($layers x 24 MiB)" "$work/e2eimages" layout "$dist/big" docker.io/airgap/big:v1 "$layers" $((24 << 20))
 before=$(wc -l <"$rlog")
-"$ferry" push "$dist/big" --registry "$dst" --jobs 2 -q -o json >"$work/killed.json" 2>&1 &
+"$ferry" push "$dist/big" --registry "$dst" --jobs 2 -q --format json >"$work/killed.json" 2>&1 &
 pid=$!
 for _ in $(seq 600); do
 	tail -n +"$((before + 1))" "$rlog" | grep -qE 'http.request.method=PUT .*/blobs/uploads/.*http.response.status=201' && break
@@ -163,11 +163,11 @@ first=$(tail -n +"$((before + 1))" "$rlog" | grep -cE 'http.request.method=PUT .
 check "push killed mid-way (exit $status, $first of $((layers + 1)) blobs in)" test "$status" = 137 -a "$first" -ge 1 -a "$first" -lt $((layers + 1))
 check "killed push left no tag" bash -c "! skopeo inspect --raw --cert-dir '$FERRY_REGISTRY_CERT_DIR' docker://$dst/airgap/big:v1"
 before=$(wc -l <"$rlog")
-check "rerun after the kill completes" bash -c "'$ferry' push '$dist/big' --registry '$dst' -o json -q >'$work/resumed.json'"
+check "rerun after the kill completes" bash -c "'$ferry' push '$dist/big' --registry '$dst' --format json -q >'$work/resumed.json'"
 sent=$(tail -n +"$((before + 1))" "$rlog" | grep -cE 'http.request.method=PUT .*/blobs/uploads/.*http.response.status=201' || true)
 check "rerun skipped the $first blobs already in, sent the rest ($sent)" jq -e --argjson first "$first" --argjson sent "$sent" --argjson all $((layers + 1)) \
 	'.blobsExisting >= $first and .blobsUploaded == $sent and .blobsUploaded + .blobsExisting == $all and .blobsUploaded < $all' "$work/resumed.json"
-want=$("$ferry" list -o json "$dist/big" | jq -r '.images[0].digest')
+want=$("$ferry" list --format json "$dist/big" | jq -r '.images[0].digest')
 check "tag after the rerun is the image ($want)" test "$(raw_digest "$dst/airgap/big:v1")" = "$want"
 
 # The air gap: containerd resolves the original names through a mirror.

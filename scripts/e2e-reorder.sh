@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=SCRIPTDIR/lib/e2e.sh
 source scripts/lib/e2e.sh
-e2e_begin e2e-reorder docker-registry containerd ctr skopeo zstd curl openssl perl go
+e2e_begin e2e-reorder docker-registry containerd ctr skopeo zstd curl openssl perl go jq
 # crane comes from the Go module proxy into a temp dir, never the repo.
 GOBIN=$work/bin go install github.com/google/go-containerregistry/cmd/crane@v0.22.1
 crane=$work/bin/crane
@@ -33,14 +33,14 @@ gzip -k "$in/crane.tar"
 
 for src in "$in"/*; do
 	base=$(basename "$src")
-	check "$base is not metadata-first before reorder" bash -c "'$ferry' list -o json '$src' | grep -q '\"metadataFirst\": false'"
+	check "$base is not metadata-first before reorder" bash -c "'$ferry' list --format json '$src' | jq -e '.metadataFirst == false' >/dev/null"
 	out=$work/out-${base%%.*}.tar.zst
 	check "reorder $base -> zstd" "$ferry" reorder "$src" -o "$out"
-	check "reordered $base is metadata-first" bash -c "'$ferry' list -o json '$out' | grep -q '\"metadataFirst\": true'"
+	check "reordered $base is metadata-first" bash -c "'$ferry' list --format json '$out' | jq -e '.metadataFirst == true' >/dev/null"
 	check "verify reordered $base" "$ferry" verify "$out"
 	check "reorder of reordered $base is byte-identical" bash -c "'$ferry' reorder '$out' -o '$work/again.tar.zst' && cmp '$out' '$work/again.tar.zst'"
 	cp "$src" "$work/inplace"
-	check "reorder $base in place keeps its compression" bash -c "'$ferry' reorder '$work/inplace' && '$ferry' list -o json '$work/inplace' | grep -q '\"metadataFirst\": true'"
+	check "reorder $base in place keeps its compression" bash -c "'$ferry' reorder '$work/inplace' && '$ferry' list --format json '$work/inplace' | jq -e '.metadataFirst == true' >/dev/null"
 done
 
 docker_archives=("$work/out-crane.tar.zst" "$work/out-crane-windows.tar.zst" "$work/out-skopeo-docker.tar.zst")

@@ -68,7 +68,7 @@ check "plain HTTP beyond loopback is refused" bash -c "! '$ferry' serve --addr 0
 
 # Every image of every bundle, by digest under its name (host dropped).
 for b in "${bundles[@]}"; do
-	"$ferry" list -o json "$b" | jq -r '.images[] | "\(.names[0]) \(.digest)"'
+	"$ferry" list --format json "$b" | jq -r '.images[] | "\(.names[0]) \(.digest)"'
 done | sed 's#^[^/]*/##; s#[:@][^ /]* # #' | sort -u >"$work/want"
 n=0
 while read -r repo digest; do
@@ -112,7 +112,7 @@ check "ferry bundle windows 1809,ltsc2022,2025 from ferry serve" "$ferry" bundle
 	--windows-version 1809,ltsc2022,2025 -o "$re/{version}.tar.zst" --cache "$work/cache-served" -q
 check "ferry bundle linux/amd64 from ferry serve" "$ferry" bundle "$srv/rancher/rke2-runtime:v1.31.2-rke2r1" "$srv/rancher/mirrored-pause:3.6" \
 	--platform linux/amd64 -o "$re/linux.tar" --cache "$work/cache-served" -q
-digests() { "$ferry" list -o json "$1" | jq -r '.images[] | "\(.names[0] | sub("^[^/]*/"; "")) \(.digest)"' | sort; }
+digests() { "$ferry" list --format json "$1" | jq -r '.images[] | "\(.names[0] | sub("^[^/]*/"; "")) \(.digest)"' | sort; }
 for v in 1809 ltsc2022 2025; do
 	check "ferry bundle $v via serve: digests equal the served bundle's" \
 		diff <(digests "$out/rke2-windows-$v-amd64-images.tar.zst") <(digests "$re/$v.tar.zst")
@@ -158,7 +158,7 @@ check "ctr: the pulls went to ferry serve" grep -q 'path=/v2/rancher/rke2-runtim
 
 # The API edges, with curl.
 c() { curl -s --cacert "$ca" -o "$work/body" -D "$work/headers" -w '%{http_code}' "$@"; }
-linux_runtime=$("$ferry" list -o json "$out/rke2-images.linux-amd64.tar" | jq -r '.images[] | select(.names[0] | contains("rke2-runtime")) | .digest')
+linux_runtime=$("$ferry" list --format json "$out/rke2-images.linux-amd64.tar" | jq -r '.images[] | select(.names[0] | contains("rke2-runtime")) | .digest')
 layer=$(curl -sf --cacert "$ca" "https://$srv/v2/rancher/rke2-runtime/manifests/$linux_runtime" | jq -r '.layers[-1].digest')
 blob=https://$srv/v2/rancher/rke2-runtime/blobs/$layer
 size=$(c -I "$blob" >/dev/null; sed -n 's/^[Cc]ontent-[Ll]ength: *\([0-9]*\).*/\1/p' "$work/headers")

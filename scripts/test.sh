@@ -3,13 +3,17 @@
 # end-to-end suites against real services (distribution registry with TLS
 # and htpasswd, containerd, skopeo) that scripts/lib/services.sh starts on
 # loopback. With CI=true a missing tool fails the run instead of skipping.
+# Unit tests run with the race detector (FERRY_RACE=0 turns it off for a
+# quick local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== go vet"
 go vet ./...
-echo "== unit tests"
-go test -count=1 ./...
+race=-race
+[ "${FERRY_RACE:-1}" = 0 ] && race=
+echo "== unit tests ${race}"
+go test -count=1 $race ./...
 
 status=0
 for e2e in scripts/e2e-*.sh; do

@@ -97,7 +97,9 @@ func TestVerifyCorpus(t *testing.T) {
 		t.Run(tc.Name, func(t *testing.T) {
 			start := time.Now()
 			rep := verifyData(t, tc.Data, verify.WithStrict(tc.Strict), verify.WithAllowExtra(tc.AllowExt))
-			if d := time.Since(start); d > 20*time.Second {
+			// A guard against a hang on hostile input, not a speed claim:
+			// under -race on 2 busy cores the 140k-entry case takes ~20 s.
+			if d := time.Since(start); d > 2*time.Minute {
 				t.Errorf("took %s", d)
 			}
 			t.Logf("%d bytes, %s:\n%s", len(tc.Data), time.Since(start).Round(time.Millisecond), problems(rep))

@@ -202,7 +202,7 @@ func TestListJSONAndTable(t *testing.T) {
 	if code != 0 || !strings.Contains(table, "windows/amd64:10.0.17763.5458") || !strings.Contains(table, registrytest.SampleRuntime) {
 		t.Fatalf("table: %s", table)
 	}
-	code, js, _ := ferry(t, "list", "--output", "json", out)
+	code, js, _ := ferry(t, "list", "--format", "json", out)
 	if code != 0 || !strings.Contains(js, `"metadataFirst": true`) || !strings.Contains(js, `"os.version": "10.0.17763.5458"`) {
 		t.Fatalf("json: %s", js)
 	}
@@ -302,16 +302,16 @@ func TestBundlePinnedListVerifies(t *testing.T) {
 		"--insecure-registry", host, "--cache", filepath.Join(dir, "c"), "-q"); code != 0 {
 		t.Fatal(stderr)
 	}
-	if code, stdout, stderr := ferryVerify(t, out, "--images", pinned, "--exact"); code != 0 {
+	if code, stdout, stderr := ferryVerify(t, out, "-f", pinned, "--exact"); code != 0 {
 		t.Fatalf("verify of its own list: exit %d\n%s%s", code, stdout, stderr)
 	}
-	if code, js, _ := ferry(t, "list", "--output", "json", out); code != 0 || !strings.Contains(js, `"sourceIndex": "`+digests[runtime]+`"`) {
+	if code, js, _ := ferry(t, "list", "--format", "json", out); code != 0 || !strings.Contains(js, `"sourceIndex": "`+digests[runtime]+`"`) {
 		t.Fatalf("list json does not show the runtime's list %s:\n%s", digests[runtime], js)
 	}
 	// A list pinning another digest for the runtime tag: the bundle was
 	// not built from it.
 	other := writeTemp(t, "other.txt", []byte(runtime+"@"+digests[pause]+"\n"))
-	code, stdout, _ := ferryVerify(t, out, "--images", other)
+	code, stdout, _ := ferryVerify(t, out, "-f", other)
 	if code != 1 || !strings.Contains(stdout, digests[pause]) || !strings.Contains(stdout, digests[runtime]) ||
 		!strings.Contains(stdout, "rebuild the bundle from the pinned list") {
 		t.Fatalf("verify against another list digest: exit %d\n%s", code, stdout)

@@ -74,7 +74,7 @@ func (o *demoOptions) run(cmd *cobra.Command, _ []string) error {
 	}
 	for _, v := range versions {
 		path := strings.ReplaceAll(pattern, "{version}", v)
-		for _, args := range [][]string{{"list", path}, {"verify", path, "--images", list, "--windows-version", v}} {
+		for _, args := range [][]string{{"list", path}, {"verify", path, "-f", list, "--windows-version", v}} {
 			fmt.Fprintf(out, "\n== ferry %s\n", strings.Join(args, " "))
 			if err := o.sub(cmd, args...); err != nil {
 				return err

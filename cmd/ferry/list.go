@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
@@ -12,26 +11,27 @@ import (
 )
 
 type listOptions struct {
-	output string
+	format formatFlag
 }
 
 func newListCmd() *cobra.Command {
 	o := &listOptions{}
 	cmd := &cobra.Command{
-		Use:   "list BUNDLE",
+		Use:   "list BUNDLE|-",
 		Short: "List the images in a bundle or any image tarball",
 		Long: `List reads only the metadata at the head of a metadata-first bundle. Any other
 image tarball (docker save, crane, skopeo, podman) is read to the end; ferry
-then says so, and 'ferry reorder' makes it metadata-first.`,
+then says so, and 'ferry reorder' makes it metadata-first. '-' reads stdin.`,
 		Args: cobra.ExactArgs(1),
 		RunE: o.run,
 	}
-	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table or json")
+	addFormatFlag(cmd, &o.format, true)
 	return cmd
 }
 
-// listReport is `ferry list --output json`.
+// listReport is `ferry list --format json`.
 type listReport struct {
+	SchemaVersion int                `json:"schemaVersion"`
 	File          string             `json:"file"`
 	Compression   bundle.Compression `json:"compression"`
 	MetadataFirst bool               `json:"metadataFirst"`
@@ -40,18 +40,16 @@ type listReport struct {
 }
 
 func (o *listOptions) run(cmd *cobra.Command, args []string) error {
-	if o.output != "table" && o.output != "json" {
-		return fmt.Errorf("--output %q: use table or json", o.output)
+	if err := o.format.check(); err != nil {
+		return err
 	}
 	c, err := readContents(cmd, args[0])
 	if err != nil {
 		return err
 	}
-	rep := listReport{File: args[0], Compression: c.Compression, MetadataFirst: c.MetadataFirst, BytesRead: c.BytesRead, Images: c.Images()}
-	if o.output == "json" {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+	rep := listReport{SchemaVersion: schemaVersion, File: args[0], Compression: c.Compression, MetadataFirst: c.MetadataFirst, BytesRead: c.BytesRead, Images: c.Images()}
+	if o.format.json() {
+		return writeJSON(cmd.OutOrStdout(), rep)
 	}
 	printImageTable(cmd, rep)
 	if !c.MetadataFirst {

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/rancher/ferry/registry"
@@ -27,8 +27,8 @@ complete before anyone pulls it.`,
 }
 
 type manifestCreateOptions struct {
-	reg       registryFlags
-	format    string
+	listType  string
+	format    formatFlag
 	platforms []string
 	nondist   bool
 	dryRun    bool
@@ -50,7 +50,7 @@ OCI images; children of both kinds need an explicit --format. Two children
 for one platform (Windows: one build) are refused. Foreign Windows base
 layers stay where their URLs point unless --allow-nondistributable.
 
-Prints the list's digest.`,
+Prints the list's digest (--format json: the list, its entries and sources).`,
 		Example: `  ferry manifest create reg.example/rancher/rke2-runtime:v1.31.2 \
       reg.example/rancher/rke2-runtime:v1.31.2-linux-amd64 \
       reg.example/rancher/rke2-runtime:v1.31.2-windows-1809 \
@@ -59,16 +59,25 @@ Prints the list's digest.`,
 		RunE: o.run,
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.format, "format", "", "list media type: docker or oci (default: that of the children)")
+	f.StringVar(&o.listType, "list-type", "", "list media type: docker or oci (default: that of the children)")
+	_ = cmd.RegisterFlagCompletionFunc("list-type", fixedCompletion("docker", "oci"))
+	addFormatFlag(cmd, &o.format, false)
 	f.StringSliceVar(&o.platforms, "platform", nil, "from SOURCE lists, take only these platforms, e.g. linux/amd64,windows/amd64:1809")
 	f.BoolVar(&o.nondist, "allow-nondistributable", false, "also copy foreign (non-distributable) layers into the target repository")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the list that would be pushed, and push nothing")
-	o.reg.register(f)
 	return cmd
 }
 
 func (o *manifestCreateOptions) run(cmd *cobra.Command, args []string) error {
-	format, err := registry.ParseIndexFormat(o.format)
+	if v := o.format.value; v == "docker" || v == "oci" {
+		// --format was the list type before it was the report format.
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: --format %s is deprecated: use --list-type %s (--format is text or json in every ferry command)\n", v, v)
+		o.listType, o.format.value = v, "text"
+	}
+	if err := o.format.check(); err != nil {
+		return err
+	}
+	format, err := registry.ParseIndexFormat(o.listType)
 	if err != nil {
 		return err
 	}
@@ -76,7 +85,7 @@ func (o *manifestCreateOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	client, err := o.reg.client(cmd.ErrOrStderr())
+	client, err := registryClient(cmd, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
@@ -87,6 +96,12 @@ func (o *manifestCreateOptions) run(cmd *cobra.Command, args []string) error {
 		registry.WithIndexDryRun(o.dryRun))
 	if err != nil {
 		return err
+	}
+	if o.format.json() {
+		return writeJSON(cmd.OutOrStdout(), struct {
+			SchemaVersion int `json:"schemaVersion"`
+			*registry.CreatedIndex
+		}{schemaVersion, created})
 	}
 	stderr := cmd.ErrOrStderr()
 	for i, d := range created.Manifests {
@@ -103,9 +118,8 @@ func (o *manifestCreateOptions) run(cmd *cobra.Command, args []string) error {
 }
 
 type manifestInspectOptions struct {
-	reg    registryFlags
 	raw    bool
-	output string
+	format formatFlag
 }
 
 func newManifestInspectCmd() *cobra.Command {
@@ -120,16 +134,15 @@ media type, the list's own digest, and the digest line of a promotion file
 		RunE: o.run,
 	}
 	cmd.Flags().BoolVar(&o.raw, "raw", false, "print the list's exact bytes")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "table", "table or json")
-	o.reg.register(cmd.Flags())
+	addFormatFlag(cmd, &o.format, true)
 	return cmd
 }
 
 func (o *manifestInspectOptions) run(cmd *cobra.Command, args []string) error {
-	if err := manifestOutput(o.output, "table"); err != nil {
+	if err := o.format.check(); err != nil {
 		return err
 	}
-	client, err := o.reg.client(cmd.ErrOrStderr())
+	client, err := registryClient(cmd, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
@@ -141,8 +154,11 @@ func (o *manifestInspectOptions) run(cmd *cobra.Command, args []string) error {
 	switch {
 	case o.raw:
 		_, err = out.Write(list.Raw)
-	case o.output == "json":
-		err = manifestJSON(out, list)
+	case o.format.json():
+		err = writeJSON(out, struct {
+			SchemaVersion int `json:"schemaVersion"`
+			*registry.ManifestList
+		}{schemaVersion, list})
 	default:
 		err = writeListTable(out, list)
 	}
@@ -150,10 +166,9 @@ func (o *manifestInspectOptions) run(cmd *cobra.Command, args []string) error {
 }
 
 type manifestVerifyOptions struct {
-	reg         registryFlags
 	require     []string
 	requireFile string
-	output      string
+	format      formatFlag
 }
 
 func newManifestVerifyCmd() *cobra.Command {
@@ -177,20 +192,20 @@ Exit codes: 0 verified, 1 problems found, 2 usage or I/O error.`,
 	f := cmd.Flags()
 	f.StringSliceVar(&o.require, "require", nil, "platforms that must be present, e.g. linux/amd64,windows/amd64:1809")
 	f.StringVarP(&o.requireFile, "require-file", "f", "", "file of required platforms, one per line, # comments ('-' for stdin)")
-	f.StringVarP(&o.output, "output", "o", "text", "text or json")
-	o.reg.register(f)
+	_ = f.MarkShorthandDeprecated("require-file", "use --require-file; -f is the image list flag of every ferry command")
+	addFormatFlag(cmd, &o.format, true)
 	return cmd
 }
 
 func (o *manifestVerifyOptions) run(cmd *cobra.Command, args []string) error {
-	if err := manifestOutput(o.output, "text"); err != nil {
+	if err := o.format.check(); err != nil {
 		return err
 	}
 	required, err := o.targets(cmd.InOrStdin())
 	if err != nil {
 		return err
 	}
-	client, err := o.reg.client(cmd.ErrOrStderr())
+	client, err := registryClient(cmd, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
@@ -198,8 +213,8 @@ func (o *manifestVerifyOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if o.output == "json" {
-		err = manifestJSON(cmd.OutOrStdout(), report)
+	if o.format.json() {
+		err = writeIndexJSON(cmd.OutOrStdout(), report)
 	} else {
 		err = writeIndexReport(cmd.OutOrStdout(), report)
 	}
@@ -236,15 +251,19 @@ func (o *manifestVerifyOptions) targets(stdin io.Reader) ([]platform.Target, err
 	return append(required, more...), nil
 }
 
-func manifestOutput(got, human string) error {
-	if got != human && got != "json" {
-		return fmt.Errorf("invalid --output %q: use %s or json", got, human)
-	}
-	return nil
+// indexJSON is `ferry manifest verify --format json`: the check report both
+// verify commands share, with the list verified.
+type indexJSON struct {
+	checkReport
+	Reference string          `json:"reference"`
+	Digest    string          `json:"digest"`
+	MediaType string          `json:"mediaType"`
+	Manifests []v1.Descriptor `json:"manifests"`
 }
 
-func manifestJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+func writeIndexJSON(w io.Writer, r *registry.IndexReport) error {
+	return writeJSON(w, indexJSON{
+		checkReport: checkReport{SchemaVersion: schemaVersion, Subject: r.Reference, OK: r.OK, Errors: r.Problems, Checks: indexChecks(r.Checks)},
+		Reference:   r.Reference, Digest: r.Digest.String(), MediaType: string(r.MediaType), Manifests: r.Manifests,
+	})
 }

@@ -70,7 +70,7 @@ func TestManifestCreateInspectVerify(t *testing.T) {
 		t.Fatalf("--raw exit %d, bytes hash to %x, digest %s: %s", code, sum, digest, errOut)
 	}
 
-	code, out, _ = manifestRun(t, host, "manifest", "inspect", target, "-o", "json")
+	code, out, _ = manifestRun(t, host, "manifest", "inspect", target, "--format", "json")
 	var list struct {
 		Digest    string              `json:"digest"`
 		Manifests []json.RawMessage   `json:"manifests"`
@@ -127,25 +127,25 @@ func TestManifestVerifyJSONAndExitCodes(t *testing.T) {
 	if code, _, errOut := manifestRun(t, host, append([]string{"manifest", "create", target}, samplePlatformTags(host)[:2]...)...); code != 0 {
 		t.Fatal(errOut)
 	}
-	code, out, errOut := manifestRun(t, host, "manifest", "verify", target, "--require", "linux/amd64,linux/arm64", "-o", "json")
+	code, out, errOut := manifestRun(t, host, "manifest", "verify", target, "--require", "linux/amd64,linux/arm64", "--format", "json")
 	if code != 1 || !strings.Contains(errOut, "1 problems found") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	var report registry.IndexReport
+	var report indexJSON
 	if err := json.Unmarshal([]byte(out), &report); err != nil {
 		t.Fatal(err)
 	}
 	var armFailed, passed int
 	for _, c := range report.Checks {
-		if c.Name == registry.CheckRequired && c.Subject == "linux/arm64" && !c.OK {
+		if c.Check == registry.CheckRequired && c.Subject == "linux/arm64" && !c.OK && c.Severity == "error" {
 			armFailed++
 		}
 		if c.OK {
 			passed++
 		}
 	}
-	if report.OK || report.Problems != 1 || armFailed != 1 || passed < 10 {
-		t.Fatalf("report ok=%v problems=%d arm=%d passed=%d", report.OK, report.Problems, armFailed, passed)
+	if report.SchemaVersion != 1 || report.Subject != target || report.OK || report.Errors != 1 || armFailed != 1 || passed < 10 {
+		t.Fatalf("report ok=%v errors=%d arm=%d passed=%d", report.OK, report.Errors, armFailed, passed)
 	}
 
 	file := filepath.Join(t.TempDir(), "platforms.txt")

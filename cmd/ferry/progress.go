@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +23,8 @@ type byteProgress struct {
 	total atomic.Int64
 	stop  chan struct{}
 	wg    sync.WaitGroup
+	// mu keeps a note from being cut by another, or by a redraw.
+	mu sync.Mutex
 }
 
 func newByteProgress(out io.Writer, desc string) *byteProgress {
@@ -34,7 +37,11 @@ func (p *byteProgress) start() {
 		return
 	}
 	if p.tty {
-		p.bar = progressbar.NewOptions64(-1,
+		total := p.total.Load()
+		if total <= 0 {
+			total = -1
+		}
+		p.bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(p.out.(*os.File)),
 			progressbar.OptionSetDescription(p.desc),
 			progressbar.OptionShowBytes(true),
@@ -52,7 +59,9 @@ func (p *byteProgress) start() {
 func (p *byteProgress) SetTotal(n int64) {
 	p.total.Store(n)
 	if p.bar != nil {
+		p.mu.Lock()
 		p.bar.ChangeMax64(n)
+		p.mu.Unlock()
 	}
 }
 
@@ -65,7 +74,9 @@ func (p *byteProgress) lines() {
 		case <-p.stop:
 			return
 		case <-t.C:
+			p.mu.Lock()
 			fmt.Fprintf(p.out, "%s: %s / %s\n", p.desc, humanBytes(p.done.Load()), humanBytes(p.total.Load()))
+			p.mu.Unlock()
 		}
 	}
 }
@@ -73,17 +84,49 @@ func (p *byteProgress) lines() {
 func (p *byteProgress) Write(b []byte) (int, error) {
 	p.done.Add(int64(len(b)))
 	if p.bar != nil {
+		p.mu.Lock()
 		_ = p.bar.Add(len(b))
+		p.mu.Unlock()
 	}
 	return len(b), nil
 }
 
-// note prints a line without garbling the bar.
+// note prints a line without garbling the bar: the bar's line is cleared
+// first, and the bar draws itself again below the note.
 func (p *byteProgress) note(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.bar != nil {
 		_ = p.bar.Clear()
 	}
 	fmt.Fprintln(p.out, s)
+	if p.bar != nil {
+		_ = p.bar.RenderBlank()
+	}
+}
+
+// warnings is a writer for a library's warnings (registry.WithWarnings)
+// that prints each line as a note, so warnings never overwrite the bar.
+func (p *byteProgress) warnings() io.Writer { return &noteWriter{p: p} }
+
+type noteWriter struct {
+	p   *byteProgress
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (w *noteWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		w.p.note(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
 }
 
 func (p *byteProgress) finish() {

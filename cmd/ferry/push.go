@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -17,13 +16,12 @@ import (
 )
 
 type pushOptions struct {
-	reg        registryFlags
 	target     string
 	maps       []string
 	repository string
 	onExisting string
 	dryRun     bool
-	output     string
+	format     formatFlag
 	quiet      bool
 }
 
@@ -48,29 +46,26 @@ mounted, and a rerun after an interruption sends only what is missing.`,
 		Example: `  ferry push dist/rke2-windows-*-amd64-images.tar.zst dist/rke2-images.linux-amd64.tar.zst \
       --registry registry.example:5000
   ferry push images.tar --registry registry.example/mirror --map rancher=rancher-mirror
-  ferry push bundle.tar.zst --registry registry.example --dry-run --output json`,
+  ferry push bundle.tar.zst --registry registry.example --dry-run --format json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: o.run,
 	}
 	fs := cmd.Flags()
-	o.reg.register(fs)
-	fs.Lookup("jobs").Usage = "blobs to upload in parallel"
 	fs.StringVar(&o.target, "registry", "", "destination HOST[:PORT][/PREFIX] (required)")
 	fs.StringArrayVar(&o.maps, "map", nil, "rewrite a repository prefix, FROM=TO (repeatable; the first match applies, before the PREFIX)")
 	fs.StringVar(&o.repository, "repository", "", "repository for images an OCI archive names only by a tag (ref.name \"v1\") or not at all (those go by digest)")
 	fs.StringVar(&o.onExisting, "on-existing-tag", string(registry.OnExistingTagMerge), "a tag the registry holds with other content: merge, overwrite, skip or error")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "read the registry and report what would be pushed, without pushing")
-	fs.StringVarP(&o.output, "output", "o", "text", "text or json (a summary per image)")
-	fs.StringVar(&o.output, "format", "text", "alias of --output")
-	_ = fs.MarkHidden("format")
+	addFormatFlag(cmd, &o.format, true)
+	_ = cmd.RegisterFlagCompletionFunc("on-existing-tag", fixedCompletion("merge", "overwrite", "skip", "error"))
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no progress")
 	_ = cmd.MarkFlagRequired("registry")
 	return cmd
 }
 
 func (o *pushOptions) run(cmd *cobra.Command, args []string) error {
-	if o.output != "text" && o.output != "json" {
-		return fmt.Errorf("--output %q: use text or json", o.output)
+	if err := o.format.check(); err != nil {
+		return err
 	}
 	mode, err := registry.ParseOnExistingTag(o.onExisting)
 	if err != nil {
@@ -94,15 +89,19 @@ func (o *pushOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	warnUnnamed(cmd.ErrOrStderr(), cat.Unnamed(), args)
-	client, err := o.reg.client(cmd.ErrOrStderr())
-	if err != nil {
-		return err
-	}
 	progressOut := cmd.ErrOrStderr()
 	if o.quiet || o.dryRun {
 		progressOut = io.Discard
 	}
 	prog := newByteProgress(progressOut, "pushing")
+	warn := prog.warnings()
+	if progressOut == io.Discard {
+		warn = cmd.ErrOrStderr()
+	}
+	client, err := registryClient(cmd, warn)
+	if err != nil {
+		return err
+	}
 	prog.start()
 	rep, err := client.Push(ctx, cat, o.target, registry.WithOnExistingTag(mode),
 		registry.WithPushDryRun(o.dryRun), registry.WithPushProgress(prog))
@@ -110,10 +109,11 @@ func (o *pushOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if o.output == "json" {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+	if o.format.json() {
+		return writeJSON(cmd.OutOrStdout(), struct {
+			SchemaVersion int `json:"schemaVersion"`
+			*registry.PushReport
+		}{schemaVersion, rep})
 	}
 	printPushReport(cmd.OutOrStdout(), rep)
 	return nil

@@ -43,7 +43,7 @@ func TestPushBundlesKeepDigests(t *testing.T) {
 	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	dst := strings.TrimPrefix(srv.URL, "http://")
-	code, stdout, stderr := ferry(t, append([]string{"push", "--registry", dst + "/mirror", "--insecure-registry", dst, "-o", "json"}, bundles...)...)
+	code, stdout, stderr := ferry(t, append([]string{"push", "--registry", dst + "/mirror", "--insecure-registry", dst, "--format", "json"}, bundles...)...)
 	if code != 0 {
 		t.Fatalf("push: exit %d: %s", code, stderr)
 	}

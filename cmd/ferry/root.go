@@ -13,8 +13,10 @@ func NewRootCmd() *cobra.Command {
 		Long:          "ferry pulls container images (including Windows images by version) into metadata-first bundles, and lists, verifies, reorders and publishes them.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       readBuildInfo().String(),
 	}
-	registerNetworkFlags(root.PersistentFlags())
+	root.SetVersionTemplate("ferry {{.Version}}\n")
+	registerGlobalFlags(root.PersistentFlags())
 	root.AddCommand(
 		newBundleCmd(),
 		newListCmd(),
@@ -25,6 +27,7 @@ func NewRootCmd() *cobra.Command {
 		newServeCmd(),
 		newVerifyCmd(),
 		newPushCmd(),
+		newVersionCmd(),
 	)
 	return root
 }

@@ -22,7 +22,6 @@ func newSampleCmd() *cobra.Command {
 }
 
 type samplePushOptions struct {
-	reg  registryFlags
 	host string
 	size int64
 	// distributable: Windows base layers as ordinary layers, not foreign.
@@ -40,7 +39,6 @@ func newSamplePushCmd() *cobra.Command {
 	cmd.Flags().StringVar(&o.host, "registry", "", "registry host[:port] to push to (required)")
 	cmd.Flags().Int64Var(&o.size, "size", 1<<20, "bytes of image data per Windows version")
 	cmd.Flags().BoolVar(&o.distributable, "distributable-base", false, "Windows base layers as ordinary layers instead of foreign ones")
-	o.reg.register(cmd.Flags())
 	_ = cmd.MarkFlagRequired("registry")
 	return cmd
 }
@@ -50,7 +48,7 @@ func (o *samplePushOptions) run(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	client, err := o.reg.client(cmd.ErrOrStderr())
+	client, err := registryClient(cmd, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

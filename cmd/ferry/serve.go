@@ -19,7 +19,6 @@ import (
 
 type serveOptions struct {
 	addr, cert, key, prefix string
-	verbose                 bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -34,7 +33,8 @@ resolves to one list of them all. Names drop their registry host, as in
 'ferry push'; --prefix mounts them under a path. Each blob is checked against
 its digest on its first read; a damaged one is never served.
 
-Without --tls-cert and --tls-key the address must be a loopback one.`,
+Without --tls-cert and --tls-key the address must be a loopback one.
+-v logs every request.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: o.run,
 	}
@@ -43,7 +43,6 @@ Without --tls-cert and --tls-key the address must be a loopback one.`,
 	f.StringVar(&o.cert, "tls-cert", "", "TLS certificate (PEM), with --tls-key")
 	f.StringVar(&o.key, "tls-key", "", "TLS private key (PEM), with --tls-cert")
 	f.StringVar(&o.prefix, "prefix", "", "serve every repository under this path")
-	f.BoolVarP(&o.verbose, "verbose", "v", false, "log every request")
 	return cmd
 }
 
@@ -68,7 +67,7 @@ func (o *serveOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	level := slog.LevelWarn
-	if o.verbose {
+	if verbose(cmd) {
 		level = slog.LevelInfo
 	}
 	h, err := serve.New(cat, serve.WithLogger(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))))

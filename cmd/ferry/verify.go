@@ -1,18 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"runtime"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rancher/ferry/bundle/verify"
-	"github.com/rancher/ferry/registry"
 	"github.com/rancher/ferry/registry/platform"
 )
 
@@ -23,8 +19,8 @@ type verifyOptions struct {
 	windowsVersion string
 	strict         bool
 	allowExtra     bool
-	output         string
-	jobs           int
+	format         formatFlag
+	quiet          bool
 	maxExpansion   int64
 	spillDir       string
 	maxSpill       int64
@@ -43,44 +39,54 @@ bundles, OCI layouts, docker save (old and new) and crane tarballs, plain or
 compressed with zstd or gzip.
 
 Exit status: 0 verified, 1 problems found, 2 usage or I/O error.`,
-		Example: `  ferry verify dist/rke2-windows-1809-amd64-images.tar.zst --images windows-images.txt --windows-version 1809
-  ferry verify bundle.tar.zst --output json > report.json`,
+		Example: `  ferry verify dist/rke2-windows-1809-amd64-images.tar.zst -f windows-images.txt --windows-version 1809
+  ferry verify bundle.tar.zst --format json > report.json
+  curl -s https://example.com/images.tar.zst | ferry verify -`,
 		Args: cobra.ExactArgs(1),
 		RunE: o.run,
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&o.images, "images", "", "image list that must all be in the archive (one reference per line, # comments)")
-	fs.BoolVar(&o.exact, "exact", false, "with --images, also fail on images not in the list")
+	fs.StringVarP(&o.images, "file", "f", "", "image list that must all be in the archive (one reference per line, # comments; '-' for stdin)")
+	fs.StringVar(&o.images, "images", "", "image list (deprecated: use -f/--file)")
+	_ = fs.MarkDeprecated("images", "use -f/--file, the image list flag of every ferry command")
+	fs.BoolVar(&o.exact, "exact", false, "with -f, also fail on images not in the list")
 	fs.StringVar(&o.platform, "platform", "", "os/arch[/variant][:os.version] every image's config must have")
 	fs.StringVar(&o.windowsVersion, "windows-version", "", "Windows release every image must be for, matched by build: "+strings.Join(platform.KnownWindowsVersions(), ", "))
 	fs.BoolVar(&o.strict, "strict", false, "fail, rather than warn, when metadata is not at the front")
 	fs.BoolVar(&o.allowExtra, "allow-extra", false, "accept entries nothing refers to")
-	fs.StringVarP(&o.output, "output", "o", "text", "text or json")
-	fs.IntVar(&o.jobs, "jobs", runtime.GOMAXPROCS(0), "layers to decompress and hash at once")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar")
 	fs.Int64Var(&o.maxExpansion, "max-expansion", 100, "stop decompressing a layer past max(256 MiB, this × its compressed size)")
 	fs.StringVar(&o.spillDir, "spill-dir", "", "where layers waiting to be decompressed are kept (default: the system temp dir)")
 	fs.Int64Var(&o.maxSpill, "max-spill", verify.DefaultMaxSpill, "bytes of layers that may wait in --spill-dir at once; 0 decompresses one large layer at a time")
+	addFormatFlag(cmd, &o.format, true)
+	_ = cmd.RegisterFlagCompletionFunc("windows-version", fixedCompletion(windowsNames()...))
 	return cmd
 }
 
 func (o *verifyOptions) run(cmd *cobra.Command, args []string) error {
-	if o.output != "text" && o.output != "json" {
-		return fmt.Errorf("--output %q: use text or json", o.output)
+	if err := o.format.check(); err != nil {
+		return err
 	}
-	opts, err := o.verifyOptions()
+	if o.images == "-" && args[0] == "-" {
+		return fmt.Errorf("the archive and the image list cannot both be stdin")
+	}
+	opts, err := o.verifyOptions(cmd)
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(args[0])
+	in, size, closeIn, err := openInput(cmd, args[0])
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	rep, err := verify.Archive(cmd.Context(), f, opts...)
+	defer closeIn()
+	prog := o.progress(cmd, size)
+	prog.start()
+	rep, err := verify.Archive(cmd.Context(), prog.reader(in), opts...)
+	prog.finish()
 	if err != nil {
 		return fmt.Errorf("%s: %w", args[0], err)
 	}
-	if o.output == "json" {
+	if o.format.json() {
 		err = writeVerifyJSON(cmd.OutOrStdout(), args[0], rep)
 	} else {
 		printVerifyReport(cmd.OutOrStdout(), args[0], rep)
@@ -94,14 +100,18 @@ func (o *verifyOptions) run(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-func (o *verifyOptions) verifyOptions() ([]verify.Option, error) {
-	opts := []verify.Option{verify.WithStrict(o.strict), verify.WithAllowExtra(o.allowExtra), verify.WithJobs(o.jobs), verify.WithMaxExpansion(o.maxExpansion),
+func (o *verifyOptions) verifyOptions(cmd *cobra.Command) ([]verify.Option, error) {
+	n, err := jobs(cmd, cpuJobs())
+	if err != nil {
+		return nil, err
+	}
+	opts := []verify.Option{verify.WithStrict(o.strict), verify.WithAllowExtra(o.allowExtra), verify.WithJobs(n), verify.WithMaxExpansion(o.maxExpansion),
 		verify.WithSpill(o.spillDir, o.maxSpill)}
 	if o.exact && o.images == "" {
-		return nil, fmt.Errorf("--exact needs --images")
+		return nil, fmt.Errorf("--exact needs -f FILE")
 	}
 	if o.images != "" {
-		refs, err := readImageList(o.images)
+		refs, err := readImageList(cmd, o.images)
 		if err != nil {
 			return nil, err
 		}
@@ -112,19 +122,6 @@ func (o *verifyOptions) verifyOptions() ([]verify.Option, error) {
 		return opts, err
 	}
 	return append(opts, verify.WithPlatform(t)), nil
-}
-
-func readImageList(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("image list: %w", err)
-	}
-	defer f.Close()
-	refs, err := registry.ReadImageList(f)
-	if err != nil {
-		return nil, fmt.Errorf("image list %s: %w", path, err)
-	}
-	return refs, nil
 }
 
 // target parses --platform and --windows-version the way `ferry bundle`
@@ -142,19 +139,26 @@ func (o *verifyOptions) target() (platform.Target, bool, error) {
 	return targets[0], true, nil
 }
 
-// verifyJSON is `ferry verify --output json`.
+// verifyJSON is `ferry verify --format json`: the check report both verify
+// commands share, with what verify learnt of the archive.
 type verifyJSON struct {
-	File     string `json:"file"`
-	OK       bool   `json:"ok"`
-	Errors   int    `json:"errors"`
-	Warnings int    `json:"warnings"`
-	*verify.Report
+	checkReport
+	File          string               `json:"file"`
+	Compression   string               `json:"compression"`
+	Format        string               `json:"format"`
+	MetadataFirst bool                 `json:"metadataFirst"`
+	Entries       int                  `json:"entries"`
+	Bytes         int64                `json:"decompressedBytes"`
+	Images        []verify.ImageResult `json:"images"`
 }
 
 func writeVerifyJSON(w io.Writer, file string, rep *verify.Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(verifyJSON{File: file, OK: rep.OK(), Errors: rep.Count(verify.SeverityError), Warnings: rep.Count(verify.SeverityWarning), Report: rep})
+	return writeJSON(w, verifyJSON{
+		checkReport: checkReport{SchemaVersion: schemaVersion, Subject: file, OK: rep.OK(),
+			Errors: rep.Count(verify.SeverityError), Warnings: rep.Count(verify.SeverityWarning), Checks: archiveChecks(rep.Checks)},
+		File: file, Compression: string(rep.Compression), Format: rep.Format, MetadataFirst: rep.MetadataFirst,
+		Entries: rep.Entries, Bytes: rep.Bytes, Images: rep.Images,
+	})
 }
 
 // printVerifyReport prints one line per image, then the problems, then the verdict.

@@ -85,19 +85,20 @@ func TestVerifyCmdExpectations(t *testing.T) {
 		mention string
 	}{
 		{"plain", nil, 0, "verified: 2 images"},
-		{"images and windows version", []string{"--images", list, "--windows-version", "1809"}, 0, "ok  docker.io/rancher/rke2-runtime:v1"},
-		{"exact", []string{"--images", list, "--exact"}, 0, "3 layer(s) (1 foreign, not stored)"},
-		{"build number", []string{"--platform", "windows/amd64:10.0.17763.1"}, 0, "verified"},
-		{"subset not exact", []string{"--images", partial}, 0, "verified"},
-		{"subset exact", []string{"--images", partial, "--exact"}, 1, "mirrored-pause:3.6"},
-		{"missing image", []string{"--images", missing}, 1, "index.docker.io/rancher/kube-proxy:v1.30"},
+		{"images and windows version", []string{"-f", list, "--windows-version", "1809"}, 0, "ok  docker.io/rancher/rke2-runtime:v1"},
+		{"exact", []string{"-f", list, "--exact"}, 0, "3 layer(s) (1 foreign, not stored)"},
+		{"build number", []string{"--platform", "windows/amd64:10.0.17763"}, 0, "verified"},
+		{"revision refused", []string{"--platform", "windows/amd64:10.0.17763.999"}, 2, "give 10.0.17763"},
+		{"subset not exact", []string{"-f", partial}, 0, "verified"},
+		{"subset exact", []string{"-f", partial, "--exact"}, 1, "mirrored-pause:3.6"},
+		{"missing image", []string{"-f", missing}, 1, "index.docker.io/rancher/kube-proxy:v1.30"},
 		{"wrong windows version", []string{"--windows-version", "ltsc2022"}, 1, "expected windows/amd64:10.0.20348, found windows/amd64:10.0.17763.5458"},
 		{"wrong platform", []string{"--platform", "linux/amd64"}, 1, "expected linux/amd64, found windows/amd64:10.0.17763.5458"},
 		{"bad output", []string{"--output", "yaml"}, 2, "use text or json"},
 		{"bad windows version", []string{"--windows-version", "95"}, 2, "unknown Windows version"},
 		{"conflicting platform", []string{"--windows-version", "1809", "--platform", "linux/amd64"}, 2, "implies windows/amd64"},
-		{"exact without images", []string{"--exact"}, 2, "--exact needs --images"},
-		{"no image list", []string{"--images", "/nonexistent/list.txt"}, 2, "image list"},
+		{"exact without images", []string{"--exact"}, 2, "--exact needs -f FILE"},
+		{"no image list", []string{"-f", "/nonexistent/list.txt"}, 2, "image list"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,31 +132,32 @@ func TestVerifyCmdJSON(t *testing.T) {
 		data []byte
 		code int
 	}{{f.Tar, 0}, {verifytest.Tar(es), 1}} {
-		code, out, errOut := ferryVerify(t, writeTemp(t, "b.tar", tc.data), "--output", "json")
+		code, out, errOut := ferryVerify(t, writeTemp(t, "b.tar", tc.data), "--format", "json")
 		if code != tc.code {
 			t.Fatalf("exit %d, want %d: %s", code, tc.code, errOut)
 		}
 		var rep struct {
-			File   string
-			OK     bool
-			Errors int
-			Images []struct {
+			SchemaVersion int
+			File, Subject string
+			OK            bool
+			Errors        int
+			Images        []struct {
 				Names []string
 				OK    bool
 			}
 			Checks []struct {
-				Check, Entry, Expected, Found string
-				OK                            bool
+				Check, Subject, Expected, Found, Severity string
+				OK                                        bool
 			}
 		}
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		if rep.OK != (tc.code == 0) || len(rep.Images) != 2 || len(rep.Checks) < 10 {
+		if rep.SchemaVersion != 1 || rep.Subject != rep.File || rep.OK != (tc.code == 0) || len(rep.Images) != 2 || len(rep.Checks) < 10 {
 			t.Fatalf("report %+v", rep)
 		}
 		for _, c := range rep.Checks {
-			if !c.OK && c.Check == "blob-digest" && (c.Entry != f.Layer || c.Expected == "" || c.Found == "") {
+			if !c.OK && c.Check == "blob-digest" && (c.Subject != f.Layer || c.Expected == "" || c.Found == "" || c.Severity != "error") {
 				t.Fatalf("failed check %+v", c)
 			}
 		}

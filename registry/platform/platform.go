@@ -183,6 +183,7 @@ func ParseTargets(platforms, windowsVersions string) ([]Target, error) {
 		return out, nil
 	}
 	var out []Target
+	seen := map[string]string{}
 	for _, p := range strings.Split(platforms, ",") {
 		if strings.TrimSpace(p) == "" {
 			continue
@@ -191,6 +192,10 @@ func ParseTargets(platforms, windowsVersions string) ([]Target, error) {
 		if err != nil {
 			return nil, err
 		}
+		if first, ok := seen[t.String()]; ok {
+			return nil, fmt.Errorf("platform %s %w: %q and %q; keep one", t, ErrDuplicateTarget, first, strings.TrimSpace(p))
+		}
+		seen[t.String()] = strings.TrimSpace(p)
 		out = append(out, t)
 	}
 	return out, nil

@@ -11,6 +11,17 @@ import (
 // known release name nor a 10.0.N build.
 var ErrUnknownWindowsVersion = errors.New("unknown Windows version")
 
+// ErrWindowsRevision is returned for a Windows version with a revision
+// (10.0.17763.5458). Targets name a build, and every image of that build
+// matches, the highest revision first: monthly patches change the revision,
+// so a pinned one would stop matching the next time upstream lists move.
+var ErrWindowsRevision = errors.New("a Windows version names a build, not a revision")
+
+// ErrDuplicateTarget is returned when a list names one platform or Windows
+// build twice, perhaps under two names (1809 and ltsc2019): only one bundle
+// or entry could come of it.
+var ErrDuplicateTarget = errors.New("named twice")
+
 // WindowsVersion is a Windows release as users name it ("1809", "ltsc2022")
 // together with the build number every image for it carries in os.version.
 type WindowsVersion struct {
@@ -42,23 +53,28 @@ func KnownWindowsVersions() []string {
 }
 
 // ParseWindowsVersion accepts a release name (case-insensitive) or a raw
-// build such as 10.0.17763 or 10.0.17763.5458 (the revision is ignored).
+// build such as 10.0.17763. A revision (10.0.17763.5458) is refused with
+// ErrWindowsRevision rather than silently dropped.
 func ParseWindowsVersion(s string) (WindowsVersion, error) {
 	name := strings.TrimSpace(s)
 	if build, ok := windowsBuilds[strings.ToLower(name)]; ok {
 		return WindowsVersion{Name: name, Build: build}, nil
 	}
 	if build, ok := BuildOf(name); ok {
+		if build != name {
+			return WindowsVersion{}, fmt.Errorf("%w: %q: give %s (ferry takes the highest revision of that build)", ErrWindowsRevision, s, build)
+		}
 		return WindowsVersion{Name: name, Build: build}, nil
 	}
 	return WindowsVersion{}, fmt.Errorf("%w %q: use one of %s", ErrUnknownWindowsVersion, s, strings.Join(KnownWindowsVersions(), ", "))
 }
 
-// ParseWindowsVersions splits a comma-separated list and drops duplicates,
-// keeping the user's order so output files come out in the order asked for.
+// ParseWindowsVersions splits a comma-separated list, keeping the user's
+// order so output files come out in the order asked for. Two names of one
+// build (1809,ltsc2019) are an ErrDuplicateTarget naming both.
 func ParseWindowsVersions(list string) ([]WindowsVersion, error) {
 	var out []WindowsVersion
-	seen := map[string]bool{}
+	seen := map[string]string{}
 	for _, part := range strings.Split(list, ",") {
 		if strings.TrimSpace(part) == "" {
 			continue
@@ -67,10 +83,10 @@ func ParseWindowsVersions(list string) ([]WindowsVersion, error) {
 		if err != nil {
 			return nil, err
 		}
-		if seen[v.Build] {
-			continue
+		if first, ok := seen[v.Build]; ok {
+			return nil, fmt.Errorf("Windows build %s %w: %q and %q; keep one", v.Build, ErrDuplicateTarget, first, v.Name)
 		}
-		seen[v.Build] = true
+		seen[v.Build] = v.Name
 		out = append(out, v)
 	}
 	if len(out) == 0 {

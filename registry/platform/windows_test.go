@@ -2,6 +2,7 @@ package platform
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -12,7 +13,7 @@ func TestParseWindowsVersion(t *testing.T) {
 	for in, want := range map[string]string{
 		"1809": "10.0.17763", "ltsc2019": "10.0.17763", "LTSC2022": "10.0.20348", "20H2": "10.0.19042",
 		"23h2": "10.0.25398", "2025": "10.0.26100", "ltsc2025": "10.0.26100", "10.0.17763": "10.0.17763",
-		"10.0.20348.2322": "10.0.20348", " 1903 ": "10.0.18362", "1909": "10.0.18363", "2004": "10.0.19041",
+		" 1903 ": "10.0.18362", "1909": "10.0.18363", "2004": "10.0.19041",
 	} {
 		v, err := ParseWindowsVersion(in)
 		if err != nil || v.Build != want {
@@ -26,8 +27,8 @@ func TestParseWindowsVersion(t *testing.T) {
 	}
 }
 
-func TestParseWindowsVersionsDedupesByBuild(t *testing.T) {
-	vs, err := ParseWindowsVersions("1809, ltsc2019,ltsc2022,,2025")
+func TestParseWindowsVersionsRefusesTwoNamesOfOneBuild(t *testing.T) {
+	vs, err := ParseWindowsVersions("1809, ltsc2022,,2025")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,6 +38,35 @@ func TestParseWindowsVersionsDedupesByBuild(t *testing.T) {
 	}
 	if len(vs) != 3 || names[0] != "1809" || names[1] != "ltsc2022" || names[2] != "2025" {
 		t.Fatalf("got %v, want [1809 ltsc2022 2025]", names)
+	}
+	for list, both := range map[string][2]string{
+		"1809,ltsc2019":       {`"1809"`, `"ltsc2019"`},
+		"2025,10.0.26100":     {`"2025"`, `"10.0.26100"`},
+		"ltsc2022, LTSC2022 ": {`"ltsc2022"`, `"LTSC2022"`},
+	} {
+		_, err := ParseWindowsVersions(list)
+		if !errors.Is(err, ErrDuplicateTarget) || !strings.Contains(err.Error(), both[0]) || !strings.Contains(err.Error(), both[1]) {
+			t.Errorf("ParseWindowsVersions(%q) error = %v, want ErrDuplicateTarget naming %s and %s", list, err, both[0], both[1])
+		}
+	}
+}
+
+func TestWindowsRevisionRefused(t *testing.T) {
+	for _, in := range []string{"10.0.17763.999", "10.0.20348.2322"} {
+		_, err := ParseWindowsVersion(in)
+		if !errors.Is(err, ErrWindowsRevision) || !strings.Contains(err.Error(), in[:10]) {
+			t.Errorf("ParseWindowsVersion(%q) error = %v, want ErrWindowsRevision suggesting the build", in, err)
+		}
+		if _, err := ParseTarget("windows/amd64:" + in); !errors.Is(err, ErrWindowsRevision) {
+			t.Errorf("ParseTarget(windows/amd64:%s) error = %v, want ErrWindowsRevision", in, err)
+		}
+	}
+}
+
+func TestParseTargetsRefusesDuplicatePlatforms(t *testing.T) {
+	_, err := ParseTargets("linux/amd64,linux/arm64, linux/amd64", "")
+	if !errors.Is(err, ErrDuplicateTarget) {
+		t.Fatalf("error = %v, want ErrDuplicateTarget", err)
 	}
 }
 
@@ -79,7 +109,7 @@ func TestSelectHighestRevision(t *testing.T) {
 
 func TestSelectExactOSVersionIsNotRequired(t *testing.T) {
 	// rke2#10942: the requested os.version need not equal the image's.
-	tg, err := ParseTarget("windows/amd64:10.0.20348.1")
+	tg, err := ParseTarget("windows/amd64:10.0.20348")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@
 #   trap stop_services EXIT
 #   start_registry     # exports FERRY_REGISTRY{,_USER,_PASS,_CA,_CERT_DIR,_AUTHFILE}, FERRY_CTR_HOSTS_DIR
 #   start_containerd   # exports FERRY_CTR_ADDRESS (needs root)
+#   start_dockerd      # exports DOCKER_HOST (needs root), a private daemon
 #   use_registry_auth  # optional: export DOCKER_CONFIG (go-containerregistry, skopeo)
 #
 # Everything (certs, configs, data, logs, pid files) lives under the work dir;
@@ -321,6 +322,34 @@ EOF
   _svc_log "containerd up at $sock (pid $(_svc_pid containerd))"
 }
 
+# ----------------------------------------------------------------- dockerd
+
+# start_dockerd : a Docker daemon of its own: socket, data root, exec root
+# and pid file under the work dir, vfs storage (no overlay mounts to leak),
+# no iptables rules and no bridge, so nothing on the host changes. It runs
+# its own containerd (under the exec root). Exports DOCKER_HOST.
+start_dockerd() {
+  _svc_need_init || return 1
+  [ "$(id -u)" = 0 ] || _svc_die "start_dockerd needs root" || return 1
+  local d=$FERRY_SVC_DIR/docker log=$FERRY_SVC_DIR/logs/dockerd.log
+  local sock=$d/docker.sock
+  [ ${#sock} -le 100 ] || _svc_die "socket path too long (${#sock} > 100): $sock; use a shorter work dir" || return 1
+  mkdir -p "$d/data" "$d/exec"
+  echo '{}' >"$d/daemon.json" # not /etc/docker/daemon.json
+  _svc_start dockerd "$log" dockerd --host "unix://$sock" --data-root "$d/data" --exec-root "$d/exec" \
+    --pidfile "$d/dockerd.pid" --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
+    --config-file "$d/daemon.json"
+  for _ in $(seq 1 300); do
+    _svc_alive dockerd || break
+    DOCKER_HOST=unix://$sock docker version >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  DOCKER_HOST=unix://$sock docker version >/dev/null 2>&1 ||
+    { _svc_fail dockerd "$log" "dockerd did not come up"; return 1; }
+  export DOCKER_HOST=unix://$sock
+  _svc_log "dockerd up at $sock (pid $(_svc_pid dockerd))"
+}
+
 # ----------------------------------------------------------------- cleanup
 
 # _svc_mounts_under DIR : mount points at or below DIR, deepest first.
@@ -333,15 +362,15 @@ _svc_mounts_under() {
   done < <(awk '{print $5}' /proc/self/mountinfo) | awk '{print length, $0}' | sort -rn | cut -d' ' -f2-
 }
 
-# stop_services : stop everything started here (registry, containerd) by PID,
+# stop_services : stop everything started here (dockerd, registry, containerd) by PID,
 # then unmount whatever is still mounted under the work dir (e.g. a
 # `ctr images mount` the test forgot). Idempotent; meant for `trap ... EXIT`.
 # Never fails, so it cannot mask the test's own exit status.
 stop_services() {
   [ -n "${FERRY_SVC_DIR:-}" ] || return 0
   local name mp
-  # containerd first: it may hold snapshot mounts.
-  for name in containerd registry; do
+  # dockerd and containerd first: they may hold mounts.
+  for name in dockerd containerd registry; do
     _svc_stop_pid "$name" || true
   done
   while IFS= read -r mp; do

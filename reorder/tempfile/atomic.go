@@ -1,27 +1,26 @@
-package reorder
+package tempfile
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-
-	"github.com/rancher/ferry/reorder/tempfile"
 )
 
-// writeAtomic creates path with the bytes write produces: they go to a temp
-// file beside path, which is fsynced and renamed over path only when write
-// succeeds, so a reader never sees a partial archive and a failure leaves
-// path as it was. It mirrors bundle.WriteFileAtomic, which reorder cannot
-// import, down to sweeping the temp files of killed writers first.
-func writeAtomic(path string, write func(w io.Writer) error) (err error) {
+// WriteAtomic creates path with the bytes write produces. They go to a
+// temp file beside path (named by Create, after a Sweep of killed writers'
+// files), which is fsynced and renamed over path only when write succeeds
+// and ctx is not done, so readers never see a partial file and a failure
+// leaves path as it was.
+func WriteAtomic(ctx context.Context, path string, write func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	if fi, statErr := os.Stat(path); statErr == nil && fi.IsDir() {
 		return fmt.Errorf("output %s is a directory: give a file name", path)
 	}
-	pattern := tempfile.Beside(path)
-	_, _ = tempfile.Sweep(dir, pattern)
-	tmp, err := tempfile.Create(dir, pattern)
+	pattern := Beside(path)
+	_, _ = Sweep(dir, pattern)
+	tmp, err := Create(dir, pattern)
 	if err != nil {
 		return fmt.Errorf("creating output in %s: %w", dir, err)
 	}
@@ -32,6 +31,9 @@ func writeAtomic(path string, write func(w io.Writer) error) (err error) {
 		}
 	}()
 	if err = write(tmp); err != nil {
+		return err
+	}
+	if err = ctx.Err(); err != nil {
 		return err
 	}
 	if err = tmp.Chmod(0o644); err != nil {
@@ -51,7 +53,7 @@ func writeAtomic(path string, write func(w io.Writer) error) (err error) {
 }
 
 // syncDir makes the rename durable. Some filesystems refuse to fsync a
-// directory; a finished archive is not worth failing for that.
+// directory; a finished file is not worth failing for that.
 func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
