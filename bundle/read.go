@@ -51,10 +51,10 @@ func ReadContents(ctx context.Context, r io.Reader) (*Contents, error) {
 		return nil, fmt.Errorf("%w: %w", ErrNotAnArchive, err)
 	}
 	defer rc.Close()
-	counted := &countingReader{r: rc}
 	c := &Contents{Compression: comp, Small: map[string][]byte{}, Sizes: map[string]int64{}, MetadataFirst: true}
-	err = c.scan(ctx, tarscan.NewScanner(counted, -1, tarscan.Limits{}))
-	c.BytesRead = counted.n
+	scanner := tarscan.NewScanner(rc, -1, tarscan.Limits{})
+	err = c.scan(ctx, scanner)
+	c.BytesRead = scanner.Offset()
 	if err != nil {
 		return nil, err
 	}
@@ -166,15 +166,4 @@ func (c *Contents) keep(name string, data []byte) error {
 		}
 	}
 	return nil
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
