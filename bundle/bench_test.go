@@ -13,6 +13,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/bundle/verify/verifytest"
 )
 
 // gzipLayerImage is an image with one gzip layer of n bytes of data that is
@@ -37,7 +38,7 @@ func gzipLayerImage(b *testing.B, blobs *memBlobs, n int) bundle.Image {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return testImage(b, blobs, img, "docker.io/ferry/bench:1", "1")
+	return verifytest.ImageOf(b, blobs.data, img, "docker.io/ferry/bench:1")
 }
 
 // BenchmarkWrite measures the write path (tar, verify, compress) per level;

@@ -11,13 +11,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/bundle/verify/verifytest"
 )
 
 // An OCI layout directory, as go-containerregistry writes it, opens like
 // an archive: its images read with their digests, by offset.
 func TestOpenDir(t *testing.T) {
 	dir := t.TempDir()
-	img := randomImage(t, 40<<10, 3)
+	img := verifytest.RandomImage(t, 40<<10, 3)
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {
 		t.Fatal(err)

@@ -12,8 +12,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/rancher/ferry/bundle"
 )
@@ -39,68 +37,6 @@ func (m *memBlobs) Open(_ context.Context, d v1.Descriptor) (io.ReadCloser, erro
 		b = m.corrupt(d.Digest, b)
 	}
 	return io.NopCloser(bytes.NewReader(b)), nil
-}
-
-// testImage turns a v1.Image into a bundle.Image, registering its layers.
-func testImage(t testing.TB, blobs *memBlobs, img v1.Image, name, tag string) bundle.Image {
-	t.Helper()
-	raw, err := img.RawManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := img.RawConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	digest, _ := img.Digest()
-	mt, _ := img.MediaType()
-	cf, _ := img.ConfigFile()
-	layers, _ := img.Layers()
-	for _, l := range layers {
-		h, _ := l.Digest()
-		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(rc)
-		blobs.data[h] = b
-	}
-	p := &v1.Platform{OS: cf.OS, Architecture: cf.Architecture, OSVersion: cf.OSVersion}
-	return bundle.Image{Name: name, Tag: tag, Manifest: raw, Config: cfg,
-		Descriptor: v1.Descriptor{MediaType: mt, Size: int64(len(raw)), Digest: digest, Platform: p}}
-}
-
-func randomImage(t testing.TB, layerSize int64, layers int64) v1.Image {
-	t.Helper()
-	img, err := random.Image(layerSize, layers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
-// withPlatform sets the config's os/arch, keeping the layers.
-func withPlatform(t testing.TB, img v1.Image, os, osVersion string) v1.Image {
-	t.Helper()
-	cf, _ := img.ConfigFile()
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture, cf.OSVersion = os, "amd64", osVersion
-	out, err := mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// appendForeign adds a non-distributable layer with a URL.
-func appendForeign(t testing.TB, img v1.Image, l v1.Layer) v1.Image {
-	t.Helper()
-	h, _ := l.Digest()
-	out, err := mutate.Append(img, mutate.Addendum{Layer: l, MediaType: types.DockerForeignLayer, URLs: []string{"https://mcr.microsoft.com/v2/x/blobs/" + h.String()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 type entry struct {

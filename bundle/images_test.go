@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/bundle/verify/verifytest"
 )
 
 // countingImage counts how often each layer's bytes are opened.
@@ -39,11 +40,11 @@ func (l countingLayer) Compressed() (io.ReadCloser, error) {
 }
 
 func TestWriteImagesRoundTrip(t *testing.T) {
-	base := randomImage(t, 8<<10, 1)
+	base := verifytest.RandomImage(t, 8<<10, 1)
 	baseLayers, _ := base.Layers()
 	opened := map[v1.Hash]int{}
-	rt := countingImage{withPlatform(t, appendLayer(t, randomImage(t, 16<<10, 2), baseLayers[0]), "linux", ""), opened}
-	pz := countingImage{appendLayer(t, randomImage(t, 4<<10, 1), baseLayers[0]), opened}
+	rt := countingImage{verifytest.WithPlatform(t, appendLayer(t, verifytest.RandomImage(t, 16<<10, 2), baseLayers[0]), "linux", ""), opened}
+	pz := countingImage{appendLayer(t, verifytest.RandomImage(t, 4<<10, 1), baseLayers[0]), opened}
 	rtDigest, _ := rt.Digest()
 	pinned, err := name.ParseReference("docker.io/rancher/rke2-runtime:v1@" + rtDigest.String())
 	if err != nil {
@@ -126,11 +127,11 @@ func compareLoaded(t *testing.T, opener tarball.Opener, img v1.Image) {
 }
 
 func TestWriteImagesSkipsForeignLayers(t *testing.T) {
-	base := randomImage(t, 8<<10, 1)
+	base := verifytest.RandomImage(t, 8<<10, 1)
 	baseLayers, _ := base.Layers()
 	foreign, _ := baseLayers[0].Digest()
 	opened := map[v1.Hash]int{}
-	img := countingImage{appendForeign(t, withPlatform(t, randomImage(t, 4<<10, 1), "windows", "10.0.17763.1"), baseLayers[0]), opened}
+	img := countingImage{verifytest.AppendForeign(t, verifytest.WithPlatform(t, verifytest.RandomImage(t, 4<<10, 1), "windows", "10.0.17763.1"), baseLayers[0]), opened}
 	ref := name.MustParseReference("rancher/pause:3.6")
 	var buf bytes.Buffer
 	if err := bundle.WriteImages(context.Background(), &buf, []bundle.NamedImage{{Ref: ref, Image: img}}, bundle.WithSkipForeignLayers(true)); err != nil {
@@ -154,7 +155,7 @@ func TestWriteImagesSkipsForeignLayers(t *testing.T) {
 }
 
 func TestWriteImagesRefusesNil(t *testing.T) {
-	img := randomImage(t, 1<<10, 1)
+	img := verifytest.RandomImage(t, 1<<10, 1)
 	ref := name.MustParseReference("rancher/pause:3.6")
 	for what, entries := range map[string][]bundle.NamedImage{
 		"nil image": {{Ref: ref}},

@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/bundle/verify/verifytest"
 )
 
 // Each case once panicked; now it is an error.
 func TestWriteRejectsBadNames(t *testing.T) {
 	blobs := newMemBlobs()
-	good := testImage(t, blobs, randomImage(t, 1<<10, 1), "docker.io/rancher/x:v1", "v1")
+	good := verifytest.ImageOf(t, blobs.data, verifytest.RandomImage(t, 1<<10, 1), "docker.io/rancher/x:v1")
 	cases := map[string]struct{ name, tag string }{
 		"tag not in name":    {"x", "latest"},
 		"tag longer":         {"a", "latest-and-longer"},
@@ -46,7 +47,7 @@ func TestWriteRejectsBadNames(t *testing.T) {
 
 func TestWriteNilArguments(t *testing.T) {
 	blobs := newMemBlobs()
-	img := testImage(t, blobs, randomImage(t, 1<<10, 1), "docker.io/rancher/x:v1", "v1")
+	img := verifytest.ImageOf(t, blobs.data, verifytest.RandomImage(t, 1<<10, 1), "docker.io/rancher/x:v1")
 	if err := bundle.Write(context.Background(), nil, []bundle.Image{img}, blobs); !errors.Is(err, bundle.ErrNilArgument) {
 		t.Errorf("nil writer: %v", err)
 	}
@@ -67,7 +68,7 @@ func TestWriteNilArguments(t *testing.T) {
 
 func TestWithCompressionRejectsBadValues(t *testing.T) {
 	blobs := newMemBlobs()
-	img := testImage(t, blobs, randomImage(t, 1<<10, 1), "docker.io/rancher/x:v1", "v1")
+	img := verifytest.ImageOf(t, blobs.data, verifytest.RandomImage(t, 1<<10, 1), "docker.io/rancher/x:v1")
 	bad := map[string]struct {
 		c     bundle.Compression
 		level int
@@ -115,7 +116,7 @@ func TestReadSideNilArguments(t *testing.T) {
 		t.Errorf("zero Archive Close: %v", err)
 	}
 	blobs := newMemBlobs()
-	img := testImage(t, blobs, randomImage(t, 1<<10, 1), "docker.io/rancher/x:v1", "v1")
+	img := verifytest.ImageOf(t, blobs.data, verifytest.RandomImage(t, 1<<10, 1), "docker.io/rancher/x:v1")
 	var buf bytes.Buffer
 	if err := bundle.Write(context.Background(), &buf, []bundle.Image{img}, blobs); err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/bundle/verify/verifytest"
 )
 
 // benchBundle writes a zstd bundle of images×layers gzip layers of size
@@ -50,7 +51,7 @@ func benchBundle(b *testing.B, images, layers, size int) (string, []bundle.Image
 			}
 		}
 		ref := fmt.Sprintf("docker.io/ferry/bench-%d:1", i)
-		imgs = append(imgs, testImage(b, blobs, img, ref, "1"))
+		imgs = append(imgs, verifytest.ImageOf(b, blobs.data, img, ref))
 	}
 	path := filepath.Join(b.TempDir(), "bench.tar.zst")
 	f, err := os.Create(path)

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/bundle/verify/verifytest"
 	"github.com/rancher/ferry/reorder"
 )
 
@@ -200,7 +201,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestOpenDockerArchive(t *testing.T) {
-	img := randomImage(t, 10<<10, 2)
+	img := verifytest.RandomImage(t, 10<<10, 2)
 	tag, _ := name.NewTag("example.com/app:1")
 	var buf bytes.Buffer
 	if err := tarball.Write(tag, img, &buf); err != nil {
@@ -259,7 +260,7 @@ func TestOpenDetectsCorruptLayer(t *testing.T) {
 // to zstd gets the same frame layout as a ferry bundle, so Open reads an
 // image's layers by decompressing about their size.
 func TestOpenReorderedCraneArchive(t *testing.T) {
-	img := randomImage(t, 300<<10, 3)
+	img := verifytest.RandomImage(t, 300<<10, 3)
 	tag, _ := name.NewTag("example.com/app:1")
 	var tb bytes.Buffer
 	if err := tarball.Write(tag, img, &tb); err != nil {

@@ -12,6 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/bundle/verify/verifytest"
 )
 
 // bigLayerBundle writes a bundle holding one image with a layer spanning
@@ -19,7 +20,7 @@ import (
 func bigLayerBundle(t *testing.T, c bundle.Compression) ([]byte, v1.Hash, []byte) {
 	t.Helper()
 	blobs := newMemBlobs()
-	img := testImage(t, blobs, randomImage(t, 7<<20, 1), "docker.io/rancher/big:v1", "v1")
+	img := verifytest.ImageOf(t, blobs.data, verifytest.RandomImage(t, 7<<20, 1), "docker.io/rancher/big:v1")
 	out := write(t, []bundle.Image{img}, blobs, bundle.WithCompression(c, 0))
 	var d v1.Hash
 	var data []byte

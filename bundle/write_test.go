@@ -21,17 +21,9 @@ import (
 	"github.com/rancher/ferry/bundle/verify/verifytest"
 )
 
-// twoImages shares one foreign base layer between a runtime and a pause
-// image, as Windows images do.
+// twoImages are verifytest.WindowsPair with their layers in blobs.
 func twoImages(t testing.TB, blobs *memBlobs) []bundle.Image {
-	base := randomImage(t, 64<<10, 1)
-	baseLayers, _ := base.Layers()
-	rt := appendForeign(t, withPlatform(t, randomImage(t, 300<<10, 2), "windows", "10.0.17763.5458"), baseLayers[0])
-	pz := appendForeign(t, withPlatform(t, randomImage(t, 20<<10, 1), "windows", "10.0.17763.5458"), baseLayers[0])
-	return []bundle.Image{
-		testImage(t, blobs, rt, "docker.io/rancher/rke2-runtime:v1", "v1"),
-		testImage(t, blobs, pz, "docker.io/rancher/mirrored-pause:3.6", "3.6"),
-	}
+	return verifytest.WindowsPair(t, blobs.data)
 }
 
 func write(t testing.TB, images []bundle.Image, blobs bundle.Blobs, opts ...bundle.Option) []byte {

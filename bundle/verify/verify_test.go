@@ -231,7 +231,7 @@ func TestVerifyIOErrorIsAnError(t *testing.T) {
 // go-containerregistry's tarball (crane pull), its legacy docker save
 // format, and an OCI layout with a nested multi-platform index.
 func TestVerifyOtherWriters(t *testing.T) {
-	img := randomImage(t, 4096, 3)
+	img := verifytest.RandomImage(t, 4096, 3)
 	tag, _ := name.NewTag("rancher/x:1")
 	var crane, legacy bytes.Buffer
 	if err := tarball.Write(tag, img, &crane); err != nil {
