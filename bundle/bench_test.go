@@ -19,7 +19,7 @@ import (
 // gzipLayerImage is an image with one gzip layer of n bytes of data that is
 // half random, half repetitive, like real layers: gzip'd, it barely
 // compresses further, which is what choosing a default level depends on.
-func gzipLayerImage(b *testing.B, blobs *memBlobs, n int) bundle.Image {
+func gzipLayerImage(b testing.TB, blobs *memBlobs, n int) bundle.Image {
 	rng := rand.New(rand.NewPCG(1, 2))
 	data := make([]byte, n)
 	for i := range data {

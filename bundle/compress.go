@@ -181,7 +181,7 @@ func (c *Compressor) EndFrame() error {
 // and give a reader nothing to seek by).
 func (c *Compressor) Cut() {
 	if c.pz != nil {
-		c.pz.submit()
+		c.pz.Cut()
 	}
 }
 

@@ -5,29 +5,31 @@ import (
 	"runtime"
 	"sync"
 
-	seekable "github.com/SaveTheRbtz/zstd-seekable-format-go/pkg"
+	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/zstd"
 )
 
-// zstdChunk is how much input each independently compressed frame holds.
-// Layers are already compressed, so a bigger window would find nothing more,
-// and 2 MiB frames keep every worker busy and memory small (peak RSS of
-// `ferry reorder` to zstd: 26 MB at 1 MiB, 37 MB at 2 MiB, 60 MB at 4 MiB;
-// 1 MiB was slower in the same runs).
+// zstdChunk is how much input each independently compressed fast frame
+// holds, and how much input compression by content judges at a time.
+// Already-compressed layers gain nothing from a bigger window, and 2 MiB
+// frames keep every worker busy and memory small (peak RSS of `ferry
+// reorder` to zstd: 26 MB at 1 MiB, 37 MB at 2 MiB, 60 MB at 4 MiB; 1 MiB
+// was slower in the same runs).
 const zstdChunk = 2 << 20
 
 // parallelZstd compresses fixed-size chunks as separate zstd frames on all
 // cores, writing them in order. Chunk boundaries depend only on the input,
 // so output is deterministic. Every zstd reader, including k3s's, reads
-// concatenated frames as one stream.
+// concatenated frames as one stream. With auto set, chunks that compress
+// go to one long-window stream instead (see zstdauto.go).
 type parallelZstd struct {
 	dst     io.Writer
 	enc     *zstd.Encoder
-	table   *seekable.Encoder
-	frame   encodedFrame
+	table   seekTable
 	buf     []byte
 	pending []chan result
 	workers int
+	auto    *strongStream // nil when the user chose the level
 	err     error
 }
 
@@ -51,19 +53,14 @@ func newParallelZstd(dst io.Writer, level int) (*parallelZstd, error) {
 		return nil, err
 	}
 	p := &parallelZstd{dst: dst, enc: enc, workers: workers, buf: getBuf(&inPool)}
-	if p.table, err = seekable.NewEncoder(&p.frame); err != nil {
-		return nil, err
+	if level == 0 {
+		if p.auto, err = newStrongStream(dst); err != nil {
+			enc.Close()
+			return nil, err
+		}
 	}
 	return p, nil
 }
-
-// encodedFrame lets the seekable format's Encoder, which compresses one frame
-// at a time, record frames that workers compressed in parallel: its EncodeAll
-// hands back the frame already made, and the Encoder adds the seek-table
-// entry (sizes and checksum) for it.
-type encodedFrame struct{ out []byte }
-
-func (f *encodedFrame) EncodeAll(_, _ []byte) []byte { return f.out }
 
 func getBuf(p *sync.Pool) []byte { return (*p.Get().(*[]byte))[:0] }
 
@@ -76,10 +73,45 @@ func (p *parallelZstd) Write(b []byte) (int, error) {
 		p.buf = p.buf[:len(p.buf)+k]
 		b, n = b[k:], n+k
 		if len(p.buf) == cap(p.buf) {
-			p.submit()
+			p.place()
 		}
 	}
 	return n, p.err
+}
+
+// Cut ends the current frame, unless it is a long-window one: those span
+// entries, because matches across layers are much of what they find.
+func (p *parallelZstd) Cut() {
+	if p.auto != nil && p.auto.open {
+		return
+	}
+	p.place()
+}
+
+// place hands the buffered input to a fast frame or to the long-window
+// stream, by its content.
+func (p *parallelZstd) place() {
+	if len(p.buf) == 0 || p.err != nil {
+		return
+	}
+	if p.auto == nil || !p.auto.wants(p.buf) {
+		p.endStrong()
+		p.submit()
+		return
+	}
+	if !p.auto.open {
+		p.drain() // frames are written in order
+	}
+	if p.err == nil {
+		p.err = p.auto.write(p.buf, &p.table)
+	}
+	p.buf = p.buf[:0]
+}
+
+func (p *parallelZstd) endStrong() {
+	if p.auto != nil && p.err == nil {
+		p.err = p.auto.end(&p.table)
+	}
 }
 
 // submit hands the current chunk to a worker, and writes finished frames
@@ -108,24 +140,27 @@ func (p *parallelZstd) writeOldest() {
 	putBuf(&outPool, r.out)
 }
 
-// Flush ends the current frame and writes every frame so far.
-func (p *parallelZstd) Flush() error {
-	p.submit()
+// drain writes every frame in flight.
+func (p *parallelZstd) drain() {
 	for len(p.pending) > 0 {
 		p.writeOldest()
 	}
+}
+
+// Flush ends the current frame and writes every frame so far.
+func (p *parallelZstd) Flush() error {
+	p.place()
+	p.endStrong()
+	p.drain()
 	return p.err
 }
 
 // writeFrame writes one compressed frame and enters it in the seek table.
 func (p *parallelZstd) writeFrame(r result) error {
-	p.frame.out = r.out
-	out, err := p.table.Encode(r.in)
-	p.frame.out = nil
-	if err != nil {
+	if err := p.table.add(int64(len(r.out)), int64(len(r.in)), xxhash.Sum64(r.in)); err != nil {
 		return err
 	}
-	_, err = p.dst.Write(out)
+	_, err := p.dst.Write(r.out)
 	return err
 }
 
@@ -137,7 +172,7 @@ func (p *parallelZstd) Close() error {
 	if err := p.Flush(); err != nil {
 		return err
 	}
-	table, err := p.table.EndStream()
+	table, err := p.table.frame()
 	if err != nil {
 		return err
 	}

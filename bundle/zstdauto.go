@@ -1,0 +1,127 @@
+package bundle
+
+import (
+	"io"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Compression by content, the default for zstd (level 0): each zstdChunk
+// of input is judged by trial-compressing a few samples of it. Input that
+// does not compress (gzip and zstd layers, random data) goes to fast
+// parallel frames exactly as at level 1. Input that does (uncompressed
+// layers, as docker save writes them) goes to a stream at the strongest
+// level with the largest window k3s and rke2 accept, which spans entries,
+// because much of what it finds is repeated across layers (the same
+// runtime in many binaries). Its frames end at strongFrame bytes, so a
+// seekable reader still finds any byte by decoding at most one of them.
+
+const (
+	// strongFrame is where a long-window frame ends, at the next chunk.
+	strongFrame = 128 << 20
+	// minJudged is the least input judged: a frame cut shorter (a tar
+	// header, a small file) is too small for its level to matter.
+	minJudged = 64 << 10
+	// samples of sampleSize bytes each, spread over the input, are
+	// trial-compressed; input compresses when they shrink below
+	// compressesBelow percent.
+	samples         = 4
+	sampleSize      = 16 << 10
+	compressesBelow = 90
+)
+
+// strongStream writes long-window frames straight to dst, counting what
+// it writes and hashing what it reads for the seek table.
+type strongStream struct {
+	dst     io.Writer
+	enc     *zstd.Encoder // made on first use
+	sampler *zstd.Encoder
+	scratch []byte
+	out     int64 // bytes written to dst, for the frame's compressed size
+	start   int64 // out when the frame began
+	in      int64 // bytes compressed into the open frame
+	hash    *xxhash.Digest
+	open    bool
+}
+
+func newStrongStream(dst io.Writer) (*strongStream, error) {
+	sampler, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(sampleSize))
+	if err != nil {
+		return nil, err
+	}
+	return &strongStream{dst: dst, sampler: sampler, hash: xxhash.New()}, nil
+}
+
+// wants reports whether b belongs in the long-window stream: input too
+// small to judge stays with the frame in progress.
+func (s *strongStream) wants(b []byte) bool {
+	if len(b) < minJudged {
+		return s.open
+	}
+	return s.compresses(b)
+}
+
+func (s *strongStream) compresses(b []byte) bool {
+	in, out := 0, 0
+	for i := range samples {
+		off := i * len(b) / samples
+		sample := b[off:min(off+sampleSize, len(b))]
+		s.scratch = s.sampler.EncodeAll(sample, s.scratch[:0])
+		in, out = in+len(sample), out+len(s.scratch)
+	}
+	return out*100 < in*compressesBelow
+}
+
+// write compresses b into the open frame, opening one if needed, and ends
+// the frame once it holds strongFrame bytes.
+func (s *strongStream) write(b []byte, t *seekTable) error {
+	if !s.open {
+		if err := s.begin(); err != nil {
+			return err
+		}
+	}
+	if _, err := s.enc.Write(b); err != nil {
+		return err
+	}
+	s.hash.Write(b)
+	if s.in += int64(len(b)); s.in >= strongFrame {
+		return s.end(t)
+	}
+	return nil
+}
+
+func (s *strongStream) begin() error {
+	if s.enc == nil {
+		enc, err := zstd.NewWriter(s, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+			zstd.WithWindowSize(MaxZstdWindow), zstd.WithEncoderCRC(true), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			return err
+		}
+		s.enc = enc
+	} else {
+		s.enc.Reset(s)
+	}
+	s.start, s.in, s.open = s.out, 0, true
+	s.hash.Reset()
+	return nil
+}
+
+// end finishes the open frame, if any, and enters it in the seek table.
+func (s *strongStream) end(t *seekTable) error {
+	if !s.open {
+		return nil
+	}
+	s.open = false
+	if err := s.enc.Close(); err != nil {
+		return err
+	}
+	return t.add(s.out-s.start, s.in, s.hash.Sum64())
+}
+
+// Write is where the encoder's output goes.
+func (s *strongStream) Write(p []byte) (int, error) {
+	n, err := s.dst.Write(p)
+	s.out += int64(n)
+	return n, err
+}

@@ -1,0 +1,81 @@
+# shellcheck shell=bash
+# bench-compress.sh - the compress scenario of scripts/bench.sh, which
+# sources this after bench.sh and provides $work, $ferry, note, fresh_dir,
+# bsdtar_reorder_steps, image_count and row/ratio.
+#
+#   compress_make_input OUT SIZE  a docker-save-style tarball of real files
+#   run_compress                  ferry reorder of it against rke2's reorder
+#                                 and release compression (zstd -T0 -16
+#                                 --long=25)
+#   compress_report               the scenario's rows and ratios
+#
+# rke2's Linux airgap bundle is `docker save` output, whose layers are
+# uncompressed tars, compressed with zstd -T0 -16 --long=25: that is the
+# size and time ferry's content-aware compression is measured against.
+#
+# Environment: BENCH_COMPRESS_SIZE, bytes of files in the tarball (200 MiB;
+# 8 MiB with BENCH_QUICK=1).
+
+# compress_make_input OUT SIZE : the old `docker save` layout (one
+# directory per layer with VERSION, json and an uncompressed layer.tar, a
+# <config digest>.json per image, manifest.json and repositories last) of
+# two images over about SIZE bytes of files from the Go toolchain
+# (binaries, then sources, in name order), split into four layers: image a
+# has layers 1-2, image b layers 1, 3 and 4. Built with GNU tar, sorted and
+# with fixed owners and times, so the same toolchain gives the same bytes.
+compress_make_input() {
+	local out=$1 size=$2 d=$work/cmk groot i diff id
+	local -a ids=() diffs=()
+	local tarflags=(--sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu)
+	groot=$(go env GOROOT)
+	[ -r "$groot/src" ] || bench_die "compress: cannot read $groot/src"
+	fresh_dir "$d"
+	# "size path" of regular files, binaries first; four lists of about
+	# SIZE/4 bytes each.
+	(cd "$groot" && find bin pkg src -type f -printf '%s %p\n' | LC_ALL=C sort -k2) |
+		awk -v want="$size" -v d="$d" '
+			$2 ~ /^bin\// { bin = bin $0 "\n"; next } { rest = rest $0 "\n" }
+			END {
+				n = split(bin rest, lines, "\n"); quarter = want / 4; layer = 1; got = 0
+				for (i = 1; i <= n && got < want; i++) {
+					if (lines[i] == "") continue
+					s = lines[i] + 0; p = substr(lines[i], index(lines[i], " ") + 1)
+					print p > (d "/files" layer)
+					got += s
+					if (got >= quarter * layer && layer < 4) layer++
+				}
+			}'
+	for i in 1 2 3 4; do
+		[ -s "$d/files$i" ] || bench_die "compress: not enough files in $groot for layer $i of $(bench_fmt_bytes "$size")"
+		tar -C "$groot" "${tarflags[@]}" -cf "$d/layer$i.tar" -T "$d/files$i"
+		diff=$(sha256sum "$d/layer$i.tar" | cut -d' ' -f1)
+		id=$(printf 'layer %s %s' "$i" "$diff" | sha256sum | cut -d' ' -f1)
+		mkdir -p "$d/img/$id"
+		mv "$d/layer$i.tar" "$d/img/$id/layer.tar"
+		printf '1.0' >"$d/img/$id/VERSION"
+		printf '{"id":"%s","created":"1970-01-01T00:00:00Z","os":"linux"}' "$id" >"$d/img/$id/json"
+		ids+=("$id") diffs+=("sha256:$diff")
+	done
+	local ca cb
+	ca=$(compress_config "$d/img" "${diffs[0]}" "${diffs[1]}")
+	cb=$(compress_config "$d/img" "${diffs[0]}" "${diffs[2]}" "${diffs[3]}")
+	printf '[{"Config":"%s.json","RepoTags":["ferry.test/go:a"],"Layers":["%s/layer.tar","%s/layer.tar"]},{"Config":"%s.json","RepoTags":["ferry.test/go:b"],"Layers":["%s/layer.tar","%s/layer.tar","%s/layer.tar"]}]' \
+		"$ca" "${ids[0]}" "${ids[1]}" "$cb" "${ids[0]}" "${ids[2]}" "${ids[3]}" >"$d/manifest.json"
+	printf '{"ferry.test/go":{"a":"%s","b":"%s"}}' "${ids[1]}" "${ids[3]}" >"$d/repositories"
+	(cd "$d/img" && tar "${tarflags[@]}" -cf "$out" -- *)
+	tar -C "$d" "${tarflags[@]}" -rf "$out" manifest.json repositories
+	rm -rf "$d"
+}
+
+# compress_config DIR DIFF_ID... : writes an image config with these
+# diff_ids into DIR as <digest>.json and prints the digest's hex.
+compress_config() {
+	local dir=$1 hex
+	shift
+	local ids
+	ids=$(printf '"%s",' "$@")
+	printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[%s]}}' "${ids%,}" >"$dir/config.tmp"
+	hex=$(sha256sum "$dir/config.tmp" | cut -d' ' -f1)
+	mv "$dir/config.tmp" "$dir/$hex.json"
+	printf '%s\n' "$hex"
+}
