@@ -57,8 +57,9 @@ func CompressionFromPath(path string) (Compression, error) {
 	return "", fmt.Errorf("%w: cannot tell from %q; name it .tar.zst, .tar.gz or .tar, or pass --compression", ErrUnknownCompression, path)
 }
 
-// DefaultLevel is 0: each codec's default; for zstd that is level 1, see
-// defaultZstdLevel.
+// DefaultLevel is 0: each codec's default; for zstd that is compression by
+// content (see zstdauto.go): level 1 for what does not compress, the
+// strongest level for what does.
 const DefaultLevel = 0
 
 // Compressor writes a compressed stream whose frames can be ended early, so
@@ -112,9 +113,10 @@ func NewCompressor(dst io.Writer, c Compression, level int) (*Compressor, error)
 	return cw, nil
 }
 
-// defaultZstdLevel is 1: registry layers are already gzip or zstd, so
-// higher levels cost time and save nothing (BenchmarkWrite: out/in is 1.000
-// at levels 1, 3 and 9 on gzip layers, and level 1 is the fastest).
+// defaultZstdLevel is the level for data that does not compress: registry
+// layers are already gzip or zstd, so higher levels cost time and save
+// nothing (BenchmarkWrite: out/in is 1.000 at levels 1, 3 and 9 on gzip
+// layers, and level 1 is the fastest).
 const defaultZstdLevel = 1
 
 // longWindowLevel and above compress as one stream with the full 32 MiB

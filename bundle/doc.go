@@ -7,8 +7,13 @@
 // gzip member), so a loader learns what a bundle holds by decompressing a
 // few KB. Blobs are stored byte for byte as the registry served them, once
 // each. Output is deterministic: the same images give the same bytes. A zstd
-// bundle ends with a seek table (the zstd seekable format), and each layer's
-// header and data start frames of their own.
+// bundle ends with a seek table (the zstd seekable format). At the default
+// level zstd compresses by content: data that does not compress (gzip and
+// zstd layers) as 2 MiB frames at level 1, each layer's header and data
+// starting frames of their own; data that does (uncompressed layers) at the
+// strongest level in frames of up to MaxZstdWindow that span entries, so
+// that matches across layers are found. A level given with WithCompression
+// or NewCompressor applies to all content.
 //
 // Write and WriteImages write bundles; Open reads any image archive back
 // (ferry bundles, docker save, crane, skopeo, podman, OCI layout archives)

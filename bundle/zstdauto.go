@@ -14,12 +14,13 @@ import (
 // layers, as docker save writes them) goes to a stream at the strongest
 // level with the largest window k3s and rke2 accept, which spans entries,
 // because much of what it finds is repeated across layers (the same
-// runtime in many binaries). Its frames end at strongFrame bytes, so a
-// seekable reader still finds any byte by decoding at most one of them.
+// runtime in many binaries). Its frames hold at most MaxZstdWindow bytes,
+// so a seekable reader that decodes a whole frame to read any byte of it
+// needs no more memory than the window does.
 
 const (
-	// strongFrame is where a long-window frame ends, at the next chunk.
-	strongFrame = 128 << 20
+	// strongFrame is the most a long-window frame holds.
+	strongFrame = MaxZstdWindow
 	// minJudged is the least input judged: a frame cut shorter (a tar
 	// header, a small file) is too small for its level to matter.
 	minJudged = 64 << 10
@@ -73,9 +74,14 @@ func (s *strongStream) compresses(b []byte) bool {
 	return out*100 < in*compressesBelow
 }
 
-// write compresses b into the open frame, opening one if needed, and ends
-// the frame once it holds strongFrame bytes.
+// write compresses b into the open frame, or a new one if b would take
+// the open one past strongFrame bytes.
 func (s *strongStream) write(b []byte, t *seekTable) error {
+	if s.open && s.in+int64(len(b)) > strongFrame {
+		if err := s.end(t); err != nil {
+			return err
+		}
+	}
 	if !s.open {
 		if err := s.begin(); err != nil {
 			return err
@@ -85,16 +91,14 @@ func (s *strongStream) write(b []byte, t *seekTable) error {
 		return err
 	}
 	s.hash.Write(b)
-	if s.in += int64(len(b)); s.in >= strongFrame {
-		return s.end(t)
-	}
+	s.in += int64(len(b))
 	return nil
 }
 
 func (s *strongStream) begin() error {
 	if s.enc == nil {
 		enc, err := zstd.NewWriter(s, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
-			zstd.WithWindowSize(MaxZstdWindow), zstd.WithEncoderCRC(true), zstd.WithEncoderConcurrency(1))
+			zstd.WithWindowSize(MaxZstdWindow), zstd.WithEncoderCRC(true), zstd.WithEncoderConcurrency(2))
 		if err != nil {
 			return err
 		}

@@ -17,7 +17,10 @@
 #      skopeo copy docker-archive:…:@N and crane push per image
 #   7. serve a bundle's blobs: `ferry serve` on the .tar.zst against
 #      distribution (plain HTTP, no auth), 1 and 8 concurrent crane pulls
-#   (scripts/lib/bench-push-serve.sh has 6 and 7)
+#   8. compress a docker-save-style tarball of real files (uncompressed
+#      layers): `ferry reorder` against rke2's two bsdtar passes and its
+#      release compression, zstd -T0 -16 --long=25
+#   (scripts/lib/bench-push-serve.sh has 6 and 7, bench-compress.sh has 8)
 #
 # Every measurement runs BENCH_RUNS times, ferry and its counterpart taking
 # turns so that load from other processes falls on both, each run with a
@@ -34,8 +37,10 @@
 #                       which makes a Windows 1809 bundle of about 1 GiB;
 #                       the sample's layers are gzip'd at about 2:1)
 #   BENCH_SERVE_PULLS   concurrent pulls to measure serve with ("1 8")
-#   BENCH_SCENARIOS     which to run, of core (1-5), push, serve
-#                       ("core push serve")
+#   BENCH_COMPRESS_SIZE bytes of files in the compress scenario's tarball
+#                       (200 MiB)
+#   BENCH_SCENARIOS     which to run, of core (1-5), push, serve, compress
+#                       ("core push serve compress")
 #   BENCH_RUNS          runs per measurement (3)
 #   BENCH_ZSTD16        time rke2's release compression, zstd -T0 -16
 #                       --long=25, once: 1, 0 or auto (only if BENCH_SIZE
@@ -62,17 +67,20 @@ source scripts/lib/services.sh
 source scripts/lib/bench.sh
 # shellcheck source=lib/bench-push-serve.sh
 source scripts/lib/bench-push-serve.sh
+# shellcheck source=lib/bench-compress.sh
+source scripts/lib/bench-compress.sh
 
 MIB=$((1 << 20))
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	: "${BENCH_SIZE:=$((4 * MIB))}" "${BENCH_REORDER_SIZE:=$((8 * MIB))}" "${BENCH_RUNS:=1}" "${BENCH_ZSTD16:=1}"
-	: "${BENCH_PUSH_SIZE:=$((8 * MIB))}" "${BENCH_SERVE_PULLS:=1 2}"
+	: "${BENCH_PUSH_SIZE:=$((8 * MIB))}" "${BENCH_SERVE_PULLS:=1 2}" "${BENCH_COMPRESS_SIZE:=$((8 * MIB))}"
 fi
 BENCH_SIZE=${BENCH_SIZE:-$((300 * MIB))}
 BENCH_REORDER_SIZE=${BENCH_REORDER_SIZE:-$((680 * MIB))}
 BENCH_PUSH_SIZE=${BENCH_PUSH_SIZE:-$((2048 * MIB))}
 read -r -a SERVE_PULLS <<<"${BENCH_SERVE_PULLS:-1 8}"
-BENCH_SCENARIOS=${BENCH_SCENARIOS:-core push serve}
+BENCH_COMPRESS_SIZE=${BENCH_COMPRESS_SIZE:-$((200 * MIB))}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-core push serve compress}
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_ZSTD16=${BENCH_ZSTD16:-auto}
 CRANE_VERSION=v0.22.1
@@ -510,6 +518,7 @@ report() {
 	echo
 	if want core; then core_report; fi
 	if want push || want serve; then push_serve_report; fi
+	if want compress; then compress_report; fi
 	echo
 	echo "output: compressed size written (bundle rows: all versions together; list and verify rows:"
 	echo "the size of the file read); fetched: blob bytes"
@@ -593,6 +602,7 @@ main() {
 		if want push; then bench_push; fi
 		if want serve; then bench_serve; fi
 	fi
+	if want compress; then run_compress; fi
 
 	mkdir -p "$(dirname "$BENCH_OUT")"
 	report | tee "$BENCH_OUT"

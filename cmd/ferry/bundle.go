@@ -57,7 +57,7 @@ two targets are one build.
 	fs.StringVar(&o.windowsVersions, "windows-version", "", "Windows releases, comma-separated: "+strings.Join(platform.KnownWindowsVersions(), ", ")+" (implies windows/amd64; a build, not a revision)")
 	fs.StringVarP(&o.output, "output", "o", "", "output path, with {version}, {os}, {arch} for several targets; '-' for stdout (one target)")
 	fs.StringVar(&o.compression, "compression", "", "zstd, gzip or none (default: from the output extension; zstd for stdout)")
-	fs.IntVar(&o.level, "level", bundle.DefaultLevel, "compression level: zstd 1-22, gzip 1-9; 0: the codec's default (zstd 1)")
+	fs.IntVar(&o.level, "level", bundle.DefaultLevel, "compression level for all content: zstd 1-22, gzip 1-9; 0: the codec's default (zstd: by content, level 1 for data that does not compress, the strongest level in long-window frames for data that does)")
 	fs.StringVar(&o.cacheDir, "cache", registry.DefaultCacheDir(), "content-addressed blob cache")
 	fs.BoolVar(&o.skipForeign, "skip-foreign-layers", false, "leave non-distributable (Windows base) layers out, keeping their descriptors")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no progress output (warnings still go to stderr)")

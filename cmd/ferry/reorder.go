@@ -44,7 +44,7 @@ The input's compression is detected from its content, not its name.`,
 	f := cmd.Flags()
 	f.StringVarP(&o.output, "output", "o", "", "write to this file instead of replacing ARCHIVE; its extension (.tar.zst, .tar.gz, .tar) picks the compression")
 	f.StringVar(&o.compression, "compression", "", "zstd, gzip or none (default: from the -o extension, or the input's own when in place)")
-	f.IntVar(&o.level, "level", bundle.DefaultLevel, "compression level: zstd 1-22, gzip 1-9; 0: the codec's default (zstd 1)")
+	f.IntVar(&o.level, "level", bundle.DefaultLevel, "compression level for all content: zstd 1-22, gzip 1-9; 0: the codec's default (zstd: by content, level 1 for data that does not compress, the strongest level in long-window frames for data that does)")
 	_ = cmd.RegisterFlagCompletionFunc("compression", fixedCompletion("zstd", "gzip", "none"))
 	addFormatFlag(cmd, &o.format, false)
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar")

@@ -79,3 +79,66 @@ compress_config() {
 	mv "$dir/config.tmp" "$dir/$hex.json"
 	printf '%s\n' "$hex"
 }
+
+# run_compress : builds the input (not timed), then BENCH_RUNS pairs of
+# ferry reorder and rke2's pipeline (its two bsdtar passes, then its
+# release compression), taking turns; checks that both outputs hold the
+# same images and that ferry's verifies.
+run_compress() {
+	local in=$work/compress-in.tar d=$work/crun run
+	bench_say "compress: building a docker-save-style tarball of $(bench_fmt_bytes "$BENCH_COMPRESS_SIZE") of Go toolchain files"
+	compress_make_input "$in" "$BENCH_COMPRESS_SIZE"
+	for ((run = 1; run <= BENCH_RUNS; run++)); do
+		fresh_dir "$d"
+		bench_say "compress: run $run/$BENCH_RUNS: ferry reorder"
+		bench_reset
+		bench_step "$ferry" reorder "$in" -o "$d/ferry.tar.zst"
+		bench_record c.ferry "$(stat -c %s "$d/ferry.tar.zst")" -
+		bench_say "compress: run $run/$BENCH_RUNS: bsdtar x2 + zstd -T0 -16 --long=25"
+		bench_reset
+		bsdtar_reorder_steps "$in" "$d/reordered.tar"
+		local w=$_bench_wall c=$_bench_cpu r=$_bench_rss
+		# The zstd step is also recorded on its own.
+		bench_reset
+		bench_step zstd -T0 -16 --long=25 -q -f "$d/reordered.tar" -o "$d/rke2.tar.zst"
+		bench_record c.zstd "$(stat -c %s "$d/rke2.tar.zst")" -
+		read -r _bench_wall _bench_cpu _bench_rss < <(awk -v w="$w" -v c="$c" -v r="$r" \
+			-v w2="$_bench_wall" -v c2="$_bench_cpu" -v r2="$_bench_rss" \
+			'BEGIN { printf "%.6f %.2f %d\n", w + w2, c + c2, (r > r2 ? r : r2) }')
+		_bench_steps=()
+		bench_record c.rke2 "$(stat -c %s "$d/rke2.tar.zst")" -
+	done
+	compress_check "$d/ferry.tar.zst" "$d/rke2.tar.zst"
+	note "compress: input $(bench_fmt_bytes "$(stat -c %s "$in")") ($(bench_fmt_bytes "$BENCH_COMPRESS_SIZE") of files from $(go env GOROOT), four uncompressed layers, two images)"
+	rm -rf "$d" "$in"
+}
+
+# compress_check FERRY RKE2 : both outputs hold the same images, ferry's
+# is metadata-first and passes ferry verify.
+compress_check() {
+	[ "$(compress_names "$1")" = "$(compress_names "$2")" ] && [ "$(image_count "$1")" = 2 ] ||
+		bench_die "compress: ferry's output holds $(compress_names "$1"), rke2's $(compress_names "$2")"
+	[ "$("$ferry" list --format json "$1" | bench_json_field metadataFirst)" = 1 ] ||
+		bench_die "compress: ferry reorder output is not metadata-first"
+	"$ferry" verify -q "$1" >"$work/compress-verify.out" 2>&1 ||
+		{ cat "$work/compress-verify.out" >&2; bench_die "compress: ferry verify failed on ferry's output"; }
+}
+
+# compress_names FILE : the image names ferry lists in FILE, sorted.
+compress_names() {
+	"$ferry" list --format json "$1" | perl -MJSON::PP -0777 -ne '
+		print join(" ", sort map { join(",", @{$_->{names} // []}) } @{decode_json($_)->{images}}), "\n"'
+}
+
+compress_report() {
+	local f=c.ferry p=c.rke2
+	row "compress: ferry reorder" $f
+	row "compress: bsdtar x2 + zstd -T0 -16 --long=25" $p
+	row "compress: zstd -T0 -16 --long=25 step alone" c.zstd
+	ratio "ferry/pipeline (size <= 1.02x, wall <= 0.5x):" $f $p
+	bench_has $f && bench_has $p && printf '  %-44s wall %s cpu %s (min/median/max of run pairs)\n' \
+		"ferry/pipeline spread:" "$(bench_run_ratios $f $p wall)" "$(bench_run_ratios $f $p cpu)"
+	ratio "ferry/zstd step alone:" $f c.zstd
+	bench_has $f && bench_has c.zstd && printf '  %-44s wall %s\n' "ferry/zstd step spread:" "$(bench_run_ratios $f c.zstd wall)"
+	return 0
+}
