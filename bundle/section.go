@@ -54,10 +54,8 @@ func (s *section) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	abs := uint64(s.off + s.pos)
-	if s.dec == nil || abs != s.frame.DecompressedOffset+uint64(s.at) {
-		if err := s.open(abs); err != nil {
-			return 0, err
-		}
+	if err := s.seekFrame(abs); err != nil {
+		return 0, err
 	}
 	for s.at == int64(s.frame.DecompressedSize) {
 		if err := s.next(); err != nil {
@@ -77,6 +75,27 @@ func (s *section) Read(p []byte) (int, error) {
 		s.release() // the decoder is not idle until Close
 	}
 	return n, nil
+}
+
+// seekFrame gets the decoder to abs: where it is, by reading on when abs
+// is ahead in the frame it is decoding, else by starting over at the frame
+// holding abs.
+func (s *section) seekFrame(abs uint64) error {
+	here := s.frame.DecompressedOffset + uint64(s.at)
+	if s.dec != nil && abs == here {
+		return nil
+	}
+	if s.dec == nil || abs < here || abs >= s.frame.DecompressedOffset+uint64(s.frame.DecompressedSize) {
+		return s.open(abs)
+	}
+	n, err := io.CopyN(io.Discard, s.dec, int64(abs-here))
+	s.at += n
+	s.f.inflated.Add(n)
+	if err != nil {
+		s.release()
+		return fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, s.frame.ID, s.frame.CompressedOffset, noEOF(err))
+	}
+	return nil
 }
 
 // noEOF turns the end of a frame's input into what it means: the frame

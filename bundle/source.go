@@ -58,8 +58,8 @@ func openTarAt(ra io.ReaderAt, size int64) (*tarAt, error) {
 			return nil, err
 		}
 		if sr != nil {
-			t.ReaderAt, t.size, t.seekable = sr, int64(table.Size()), true
 			t.frames = &frames{ra: ra, table: table, inflated: t.inflated}
+			t.ReaderAt, t.size, t.seekable = &tableAt{small: sr, f: t.frames}, int64(table.Size()), true
 			return t, nil
 		}
 	}
@@ -109,9 +109,8 @@ func openSeekable(ra io.ReaderAt, size int64, inflated *atomic.Int64) (io.Reader
 		return nil, none, err
 	}
 	// Sieve keeps the metadata frame, which every lookup revisits, while a
-	// scan passes through one header frame after another, or through the
-	// long-window frames (up to MaxZstdWindow) that hold many headers.
-	cache := framecache.NewSieve(framecache.Limits{MaxFrames: 16, MaxBytes: MaxZstdWindow + 16<<20})
+	// scan passes through one header frame after another.
+	cache := framecache.NewSieve(framecache.Limits{MaxFrames: 16, MaxBytes: 16 << 20})
 	sr, err := seekable.NewReader(io.NewSectionReader(ra, 0, size), countingDecoder{dec, inflated}, seekable.WithReaderFrameCache(cache))
 	if err != nil {
 		return nil, none, fmt.Errorf("%w: %w", ErrBadSeekTable, err)

@@ -14,13 +14,12 @@ import (
 // layers, as docker save writes them) goes to a stream at the strongest
 // level with the largest window k3s and rke2 accept, which spans entries,
 // because much of what it finds is repeated across layers (the same
-// runtime in many binaries). Its frames hold at most MaxZstdWindow bytes,
-// so a seekable reader that decodes a whole frame to read any byte of it
-// needs no more memory than the window does.
+// runtime in many binaries). Its frames hold at most strongFrame bytes, so
+// a seekable reader finds any byte by decoding at most that much.
 
 const (
 	// strongFrame is the most a long-window frame holds.
-	strongFrame = MaxZstdWindow
+	strongFrame = 128 << 20
 	// minJudged is the least input judged: a frame cut shorter (a tar
 	// header, a small file) is too small for its level to matter.
 	minJudged = 64 << 10

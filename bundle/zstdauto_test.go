@@ -246,12 +246,14 @@ func seekTableOf(t *testing.T, out []byte) seekable.SeekTable {
 	return table
 }
 
-// TestOpenReadsLongWindowFrames: bundle.Open reads an uncompressed layer
-// back through the seek table when it was written in long-window frames.
+// TestOpenReadsLongWindowFrames: bundle.Open finds the entries of, and
+// reads back, uncompressed layers written in one long-window frame, too
+// large for the seekable reader's frame cache, that holds both layers and
+// the second one's header.
 func TestOpenReadsLongWindowFrames(t *testing.T) {
 	blobs := newMemBlobs()
 	var imgs []bundle.Image
-	for i, data := range [][]byte{text(7, 5<<20+99), text(8, 3<<20)} {
+	for i, data := range [][]byte{text(7, 11<<20+99), text(8, 9<<20)} {
 		img, err := mutate.AppendLayers(empty.Image, static.NewLayer(data, types.OCIUncompressedLayer))
 		if err != nil {
 			t.Fatal(err)
@@ -259,8 +261,8 @@ func TestOpenReadsLongWindowFrames(t *testing.T) {
 		imgs = append(imgs, verifytest.ImageOf(t, blobs.data, img, fmt.Sprintf("docker.io/ferry/text:%d", i)))
 	}
 	out := write(t, imgs, blobs, bundle.WithCompression(bundle.Zstd, 0))
-	if _, long := longFrames(t, out); long == 0 {
-		t.Fatal("no long-window frame for uncompressed layers")
+	if _, long := longFrames(t, out); long != 1 {
+		t.Fatalf("%d long-window frames for two uncompressed layers, want 1", long)
 	}
 	a := openBytes(t, out)
 	if !a.Seekable() {
