@@ -11,8 +11,8 @@
 // level zstd compresses by content: data that does not compress (gzip and
 // zstd layers) as 2 MiB frames at level 1, each layer's header and data
 // starting frames of their own; data that does (uncompressed layers) at the
-// strongest level in frames of up to MaxZstdWindow that span entries, so
-// that matches across layers are found. A level given with WithCompression
+// strongest level, with a MaxZstdWindow window, in frames of up to 128 MiB
+// that span entries, so that matches across layers are found. A level given with WithCompression
 // or NewCompressor applies to all content.
 //
 // Write and WriteImages write bundles; Open reads any image archive back

@@ -122,6 +122,14 @@ func (s *strongStream) end(t *seekTable) error {
 	return t.add(s.out-s.start, s.in, s.hash.Sum64())
 }
 
+// close releases the encoders; the stream must have no open frame.
+func (s *strongStream) close() {
+	s.sampler.Close()
+	if s.enc != nil {
+		s.enc.Close()
+	}
+}
+
 // Write is where the encoder's output goes.
 func (s *strongStream) Write(p []byte) (int, error) {
 	n, err := s.dst.Write(p)

@@ -169,6 +169,9 @@ func (p *parallelZstd) writeFrame(r result) error {
 // frame by its decompressed offset.
 func (p *parallelZstd) Close() error {
 	defer p.enc.Close()
+	if p.auto != nil {
+		defer p.auto.close()
+	}
 	if err := p.Flush(); err != nil {
 		return err
 	}

@@ -20,7 +20,8 @@
 # directory per layer with VERSION, json and an uncompressed layer.tar, a
 # <config digest>.json per image, manifest.json and repositories last) of
 # two images over about SIZE bytes of files from the Go toolchain
-# (binaries, then sources, in name order), split into four layers: image a
+# (binaries, then sources, in name order; none larger than a layer), split
+# into four layers: image a
 # has layers 1-2, image b layers 1, 3 and 4. Built with GNU tar, sorted and
 # with fixed owners and times, so the same toolchain gives the same bytes.
 compress_make_input() {
@@ -40,9 +41,10 @@ compress_make_input() {
 				for (i = 1; i <= n && got < want; i++) {
 					if (lines[i] == "") continue
 					s = lines[i] + 0; p = substr(lines[i], index(lines[i], " ") + 1)
+					if (s > quarter) continue
 					print p > (d "/files" layer)
 					got += s
-					if (got >= quarter * layer && layer < 4) layer++
+					while (got >= quarter * layer && layer < 4) layer++
 				}
 			}'
 	for i in 1 2 3 4; do
