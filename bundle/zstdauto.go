@@ -36,6 +36,7 @@ const (
 type strongStream struct {
 	dst     io.Writer
 	enc     *zstd.Encoder // made on first use
+	whole   *zstd.Encoder // for frames written in one piece, made on first use
 	sampler *zstd.Encoder
 	scratch []byte
 	out     int64 // bytes written to dst, for the frame's compressed size
@@ -122,11 +123,31 @@ func (s *strongStream) end(t *seekTable) error {
 	return t.add(s.out-s.start, s.in, s.hash.Sum64())
 }
 
+// writeWhole writes b as one frame at the same level.
+func (s *strongStream) writeWhole(b []byte, t *seekTable) error {
+	if s.whole == nil {
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+			zstd.WithWindowSize(MaxZstdWindow), zstd.WithEncoderCRC(true), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			return err
+		}
+		s.whole = enc
+	}
+	s.scratch = s.whole.EncodeAll(b, s.scratch[:0])
+	if err := t.add(int64(len(s.scratch)), int64(len(b)), xxhash.Sum64(b)); err != nil {
+		return err
+	}
+	_, err := s.Write(s.scratch)
+	return err
+}
+
 // close releases the encoders; the stream must have no open frame.
 func (s *strongStream) close() {
 	s.sampler.Close()
-	if s.enc != nil {
-		s.enc.Close()
+	for _, enc := range []*zstd.Encoder{s.enc, s.whole} {
+		if enc != nil {
+			enc.Close()
+		}
 	}
 }
 
