@@ -216,7 +216,7 @@ func TestAutoSeparatesContentKinds(t *testing.T) {
 		{"text", [][]byte{text(1, 3<<20)}, 1},
 		{"gzip", [][]byte{gzipped(5 << 20)}, 0},
 		{"random", [][]byte{noise(1, 5<<20)}, 0},
-		{"small text", [][]byte{text(1, 60<<10)}, 0}, // below what is judged
+		{"small text", [][]byte{text(1, 60<<10)}, 0},          // below what is judged
 		{"text under a chunk", [][]byte{text(1, 300<<10)}, 0}, // one frame, its size in its header
 		{"text, random, text", [][]byte{text(1, 3<<20), noise(2, 3<<20), text(3, 3<<20)}, 2},
 	} {
