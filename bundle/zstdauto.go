@@ -20,9 +20,6 @@ import (
 const (
 	// strongFrame is the most a long-window frame holds.
 	strongFrame = 128 << 20
-	// minJudged is the least input judged: a frame cut shorter (a tar
-	// header, a small file) is too small for its level to matter.
-	minJudged = 64 << 10
 	// samples of sampleSize bytes each, spread over the input, are
 	// trial-compressed; input compresses when they shrink below
 	// compressesBelow percent.
@@ -36,7 +33,6 @@ const (
 type strongStream struct {
 	dst     io.Writer
 	enc     *zstd.Encoder // made on first use
-	whole   *zstd.Encoder // for frames written in one piece, made on first use
 	sampler *zstd.Encoder
 	scratch []byte
 	out     int64 // bytes written to dst, for the frame's compressed size
@@ -54,10 +50,13 @@ func newStrongStream(dst io.Writer) (*strongStream, error) {
 	return &strongStream{dst: dst, sampler: sampler, hash: xxhash.New()}, nil
 }
 
-// wants reports whether b belongs in the long-window stream: input too
-// small to judge stays with the frame in progress.
+// wants reports whether b belongs in the long-window stream. Only a whole
+// chunk is judged, and only a chunk that compresses starts a long-window
+// frame: the rest of a chunk cut short (a tar header, a small file, the
+// metadata) stays with the frame in progress, so small entries are framed
+// exactly as at level 1 until a large one that compresses comes along.
 func (s *strongStream) wants(b []byte) bool {
-	if len(b) < minJudged {
+	if len(b) < zstdChunk {
 		return s.open
 	}
 	return s.compresses(b)
@@ -123,31 +122,11 @@ func (s *strongStream) end(t *seekTable) error {
 	return t.add(s.out-s.start, s.in, s.hash.Sum64())
 }
 
-// writeWhole writes b as one frame at the same level.
-func (s *strongStream) writeWhole(b []byte, t *seekTable) error {
-	if s.whole == nil {
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
-			zstd.WithWindowSize(MaxZstdWindow), zstd.WithEncoderCRC(true), zstd.WithEncoderConcurrency(1))
-		if err != nil {
-			return err
-		}
-		s.whole = enc
-	}
-	s.scratch = s.whole.EncodeAll(b, s.scratch[:0])
-	if err := t.add(int64(len(s.scratch)), int64(len(b)), xxhash.Sum64(b)); err != nil {
-		return err
-	}
-	_, err := s.Write(s.scratch)
-	return err
-}
-
 // close releases the encoders; the stream must have no open frame.
 func (s *strongStream) close() {
 	s.sampler.Close()
-	for _, enc := range []*zstd.Encoder{s.enc, s.whole} {
-		if enc != nil {
-			enc.Close()
-		}
+	if s.enc != nil {
+		s.enc.Close()
 	}
 }
 

@@ -79,11 +79,10 @@ func (p *parallelZstd) Write(b []byte) (int, error) {
 	return n, p.err
 }
 
-// Cut ends the current frame, unless it holds data that compresses: such
-// frames span entries, because matches across layers are much of what
-// they find.
+// Cut ends the current frame, unless it is a long-window one: those span
+// entries, because matches across layers are much of what they find.
 func (p *parallelZstd) Cut() {
-	if p.auto != nil && p.auto.wants(p.buf) {
+	if p.auto != nil && p.auto.open {
 		return
 	}
 	p.place()
@@ -103,13 +102,7 @@ func (p *parallelZstd) place() {
 	if !p.auto.open {
 		p.drain() // frames are written in order
 	}
-	switch {
-	case p.err != nil:
-	case !p.auto.open && len(p.buf) < zstdChunk:
-		// All the frame will hold: compressed whole, its size in its
-		// header, so decoders need no more memory than it takes.
-		p.err = p.auto.writeWhole(p.buf, &p.table)
-	default:
+	if p.err == nil {
 		p.err = p.auto.write(p.buf, &p.table)
 	}
 	p.buf = p.buf[:0]
