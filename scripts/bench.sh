@@ -17,7 +17,10 @@
 #      skopeo copy docker-archive:…:@N and crane push per image
 #   7. serve a bundle's blobs: `ferry serve` on the .tar.zst against
 #      distribution (plain HTTP, no auth), 1 and 8 concurrent crane pulls
-#   (scripts/lib/bench-push-serve.sh has 6 and 7)
+#   8. sizes: `ferry reorder` against the bsdtar passes and zstd -T0 -3 on
+#      manifest-last tarballs of 0.5, 1, 2 and 4 GiB built locally, 5
+#      alternating pairs each, with each side's spread
+#   (scripts/lib/bench-push-serve.sh has 6 and 7, bench-sizes.sh has 8)
 #
 # Every measurement runs BENCH_RUNS times, ferry and its counterpart taking
 # turns so that load from other processes falls on both, each run with a
@@ -34,8 +37,10 @@
 #                       which makes a Windows 1809 bundle of about 1 GiB;
 #                       the sample's layers are gzip'd at about 2:1)
 #   BENCH_SERVE_PULLS   concurrent pulls to measure serve with ("1 8")
-#   BENCH_SCENARIOS     which to run, of core (1-5), push, serve
+#   BENCH_SCENARIOS     which to run, of core (1-5), push, serve, sizes
 #                       ("core push serve")
+#   BENCH_SIZES         input sizes for sizes, in GiB or bytes ("0.5 1 2 4")
+#   BENCH_SIZES_RUNS    pairs per size for sizes (5)
 #   BENCH_RUNS          runs per measurement (3)
 #   BENCH_ZSTD16        time rke2's release compression, zstd -T0 -16
 #                       --long=25, once: 1, 0 or auto (only if BENCH_SIZE
@@ -62,6 +67,8 @@ source scripts/lib/services.sh
 source scripts/lib/bench.sh
 # shellcheck source=lib/bench-push-serve.sh
 source scripts/lib/bench-push-serve.sh
+# shellcheck source=lib/bench-sizes.sh
+source scripts/lib/bench-sizes.sh
 
 MIB=$((1 << 20))
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
@@ -510,6 +517,7 @@ report() {
 	echo
 	if want core; then core_report; fi
 	if want push || want serve; then push_serve_report; fi
+	if want sizes; then sizes_report; fi
 	echo
 	echo "output: compressed size written (bundle rows: all versions together; list and verify rows:"
 	echo "the size of the file read); fetched: blob bytes"
@@ -593,6 +601,7 @@ main() {
 		if want push; then bench_push; fi
 		if want serve; then bench_serve; fi
 	fi
+	if want sizes; then run_sizes; fi
 
 	mkdir -p "$(dirname "$BENCH_OUT")"
 	report | tee "$BENCH_OUT"
