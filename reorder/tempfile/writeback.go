@@ -15,7 +15,7 @@ import (
 const (
 	writeChunk = 8 << 20
 	writeLag   = 4
-	writeQueue = 16
+	writeQueue = 32
 )
 
 // ranger is what writeback asks of the system for one byte range of the
