@@ -34,17 +34,30 @@ const (
 	AnnotationSourceMediaType = "com.github.rancher.ferry.source.mediaType"
 )
 
-// record is one planned tar entry: inline bytes, or a blob streamed from Blobs.
+// record is one planned tar entry: inline bytes, a JSON array encoded as
+// it is written, or a blob streamed from Blobs.
 type record struct {
 	name string
 	dir  bool
 	data []byte
+	list *jsonList
 	blob *v1.Descriptor
 }
 
+// path is the entry's name in the tar.
+func (r record) path() string {
+	if r.name == "" && r.blob != nil {
+		return BlobPath(r.blob.Digest)
+	}
+	return r.name
+}
+
 func (r record) size() int64 {
-	if r.blob != nil {
+	switch {
+	case r.blob != nil:
 		return r.blob.Size
+	case r.list != nil:
+		return r.list.size
 	}
 	return int64(len(r.data))
 }
@@ -75,10 +88,14 @@ func plan(images []Image, o options) ([]record, int, error) {
 			return
 		}
 		seen[d.Digest] = true
-		r := record{name: BlobPath(d.Digest), data: data}
+		r := record{data: data}
 		if data == nil {
+			// A streamed blob's name is made when it is written: a
+			// bundle of thousands of layers need not hold them all.
 			d := d
 			r.blob = &d
+		} else {
+			r.name = BlobPath(d.Digest)
 		}
 		*dst = append(*dst, r)
 	}
@@ -135,11 +152,11 @@ func plan(images []Image, o options) ([]record, int, error) {
 }
 
 func metadataRecords(index v1.IndexManifest, docker []dockerManifest, repos map[string]map[string]string) ([]record, error) {
-	indexJSON, err := json.Marshal(index)
+	indexJSON, err := indexList(index)
 	if err != nil {
 		return nil, err
 	}
-	dockerJSON, err := json.Marshal(docker)
+	dockerJSON, err := newJSONList([]byte("["), []byte("]"), len(docker), func(i int) any { return docker[i] })
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +166,8 @@ func metadataRecords(index v1.IndexManifest, docker []dockerManifest, repos map[
 	}
 	return []record{
 		{name: OCILayoutFile, data: []byte(`{"imageLayoutVersion":"1.0.0"}`)},
-		{name: IndexFile, data: indexJSON},
-		{name: ManifestFile, data: dockerJSON},
+		{name: IndexFile, list: indexJSON},
+		{name: ManifestFile, list: dockerJSON},
 		{name: RepositoriesFile, data: reposJSON},
 		{name: "blobs/", dir: true},
 		{name: BlobsDir, dir: true},
