@@ -33,9 +33,9 @@ func newJSONList(prefix, suffix []byte, n int, item func(i int) any) (*jsonList,
 	return l, nil
 }
 
-// indexList is index.json: the index with its manifests as the array.
-func indexList(index v1.IndexManifest) (*jsonList, error) {
-	manifests := index.Manifests
+// indexList is index.json: index, with n entries made by item as its
+// manifests.
+func indexList(index v1.IndexManifest, n int, item func(i int) any) (*jsonList, error) {
 	index.Manifests = []v1.Descriptor{}
 	empty, err := json.Marshal(index)
 	if err != nil {
@@ -46,7 +46,7 @@ func indexList(index v1.IndexManifest) (*jsonList, error) {
 		return nil, fmt.Errorf("encoding %s: no manifests array in %s", IndexFile, empty)
 	}
 	at += len(`"manifests":[`)
-	return newJSONList(empty[:at], empty[at:], len(manifests), func(i int) any { return manifests[i] })
+	return newJSONList(empty[:at], empty[at:], n, item)
 }
 
 func (l *jsonList) writeTo(w io.Writer) error {

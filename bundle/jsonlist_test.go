@@ -23,7 +23,7 @@ func TestJSONListMatchesMarshal(t *testing.T) {
 	for _, n := range []int{0, 1, 3} {
 		idx := index
 		idx.Manifests = index.Manifests[:n]
-		got, err := indexList(idx)
+		got, err := indexList(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}, n, func(i int) any { return idx.Manifests[i] })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -75,7 +75,6 @@ type dockerManifest struct {
 // records and how many of them form the metadata section.
 func plan(images []Image, o options) ([]record, int, error) {
 	var (
-		index    = v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
 		docker   []dockerManifest
 		byDigest = map[v1.Hash]int{}
 		repos    = map[string]map[string]string{}
@@ -114,7 +113,6 @@ func plan(images []Image, o options) ([]record, int, error) {
 		if err := checkBlob(img.Name+" config", m.Config, img.Config); err != nil {
 			return nil, 0, err
 		}
-		index.Manifests = append(index.Manifests, indexEntry(img))
 		addBlob(&small, img.Descriptor, img.Manifest)
 		addBlob(&small, m.Config, img.Config)
 		if src := img.SourceIndex; src != nil {
@@ -143,7 +141,7 @@ func plan(images []Image, o options) ([]record, int, error) {
 			addRepository(repos, img, m.Layers[len(m.Layers)-1].Digest.Hex)
 		}
 	}
-	head, err := metadataRecords(index, docker, repos)
+	head, err := metadataRecords(images, docker, repos)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -151,8 +149,11 @@ func plan(images []Image, o options) ([]record, int, error) {
 	return append(meta, layers...), len(meta), nil
 }
 
-func metadataRecords(index v1.IndexManifest, docker []dockerManifest, repos map[string]map[string]string) ([]record, error) {
-	indexJSON, err := indexList(index)
+// metadataRecords lays out the metadata files. index.json's entries are
+// made from images as it is written, one per image, in order.
+func metadataRecords(images []Image, docker []dockerManifest, repos map[string]map[string]string) ([]record, error) {
+	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
+	indexJSON, err := indexList(index, len(images), func(i int) any { return indexEntry(&images[i]) })
 	if err != nil {
 		return nil, err
 	}
