@@ -19,6 +19,11 @@ type frames struct {
 	ra       io.ReaderAt
 	table    seekable.SeekTable
 	inflated *atomic.Int64
+	// checked is nil unless sections check what they decode (OffsetTar):
+	// then each frame's checksum and length are checked when it is read
+	// to its end, and checked records which frames were.
+	checked []atomic.Bool
+	failed  atomic.Pointer[error] // the first check that failed
 }
 
 // Decoders and input buffers are shared by every section of every archive.
@@ -26,8 +31,9 @@ type frames struct {
 // pool may drop it without Close. Frame checksums are skipped: everything
 // read through a section is a blob, and blobs are checked by digest.
 var (
-	frameDecoders sync.Pool
-	frameInputs   = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+	frameDecoders   sync.Pool
+	checkedDecoders sync.Pool // decoders that check frame checksums
+	frameInputs     = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
 )
 
 // section is n bytes of a tar stream from off, read forward through the
@@ -50,11 +56,18 @@ func (f *frames) section(off, n int64) io.ReadSeekCloser {
 
 func (s *section) Read(p []byte) (int, error) {
 	if s.pos >= s.n {
+		err := s.endFrame()
 		s.release()
+		if err != nil {
+			return 0, err
+		}
 		return 0, io.EOF
 	}
 	abs := uint64(s.off + s.pos)
 	if s.dec == nil || abs != s.frame.DecompressedOffset+uint64(s.at) {
+		if err := s.endFrame(); err != nil {
+			return 0, err
+		}
 		if err := s.open(abs); err != nil {
 			return 0, err
 		}
@@ -71,9 +84,9 @@ func (s *section) Read(p []byte) (int, error) {
 	s.f.inflated.Add(int64(n))
 	if err != nil {
 		s.release()
-		return n, fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, s.frame.ID, s.frame.CompressedOffset, noEOF(err))
+		return n, s.f.fail(fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, s.frame.ID, s.frame.CompressedOffset, noEOF(err)))
 	}
-	if s.pos == s.n {
+	if s.pos == s.n && s.f.checked == nil {
 		s.release() // the decoder is not idle until Close
 	}
 	return n, nil
@@ -117,7 +130,10 @@ func (s *section) next() error {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = errors.New("frame is longer than the table says")
 		}
-		return fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, s.frame.ID, s.frame.CompressedOffset, err)
+		return s.f.fail(fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, s.frame.ID, s.frame.CompressedOffset, err))
+	}
+	if s.f.checked != nil {
+		s.f.checked[s.frame.ID].Store(true)
 	}
 	e, ok := s.f.table.EntryByID(s.frame.ID + 1)
 	if !ok {
@@ -130,14 +146,9 @@ func (s *section) next() error {
 // start points the decoder at frame e's compressed bytes.
 func (s *section) start(e seekable.FrameOffsetEntry) error {
 	if s.dec == nil {
-		d, ok := frameDecoders.Get().(*zstd.Decoder)
-		if !ok {
-			var err error
-			d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxZstdWindow),
-				zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.IgnoreChecksum(true))
-			if err != nil {
-				return err
-			}
+		d, err := s.f.decoder()
+		if err != nil {
+			return err
 		}
 		s.dec, s.in = d, frameInputs.Get().(*bufio.Reader)
 	}
@@ -150,6 +161,23 @@ func (s *section) start(e seekable.FrameOffsetEntry) error {
 	return nil
 }
 
+// decoder takes a decoder from the pool for these frames.
+func (f *frames) decoder() (*zstd.Decoder, error) {
+	pool := f.pool()
+	if d, ok := pool.Get().(*zstd.Decoder); ok {
+		return d, nil
+	}
+	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxZstdWindow),
+		zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.IgnoreChecksum(f.checked == nil))
+}
+
+func (f *frames) pool() *sync.Pool {
+	if f.checked != nil {
+		return &checkedDecoders
+	}
+	return &frameDecoders
+}
+
 // release returns the decoder and buffer to their pools.
 func (s *section) release() {
 	if s.dec == nil {
@@ -157,7 +185,7 @@ func (s *section) release() {
 	}
 	s.dec.Reset(nil)
 	s.in.Reset(nil)
-	frameDecoders.Put(s.dec)
+	s.f.pool().Put(s.dec)
 	frameInputs.Put(s.in)
 	s.dec, s.in = nil, nil
 }
@@ -179,12 +207,60 @@ func (s *section) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
+// Close releases the decoder. Where frames are checked, it first reads
+// the rest of the frame the section ended in, so that it is checked too.
 func (s *section) Close() error {
+	err := s.endFrame()
 	s.release()
-	return nil
+	return err
 }
 
 // plainSection is a section of a source without frames to stream.
 type plainSection struct{ *io.SectionReader }
 
 func (plainSection) Close() error { return nil }
+
+// endFrame reads the rest of the open frame, where frames are checked, so
+// that its checksum and length are checked and it is marked checked.
+func (s *section) endFrame() error {
+	if s.f.checked == nil || s.dec == nil {
+		return nil
+	}
+	// One byte past what the table says, to catch a longer frame without
+	// decoding all of it.
+	left := int64(s.frame.DecompressedSize) - s.at
+	n, err := io.CopyN(io.Discard, s.dec, left+1)
+	s.f.inflated.Add(n)
+	id := s.frame.ID
+	switch {
+	case errors.Is(err, io.EOF) && n == left:
+		err = nil
+		s.f.checked[id].Store(true)
+	case err == nil || errors.Is(err, io.EOF):
+		err = fmt.Errorf("frame holds %d bytes, the table says %d", s.at+n, s.frame.DecompressedSize)
+	}
+	s.release()
+	if err != nil {
+		return s.f.fail(fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, id, s.frame.CompressedOffset, err))
+	}
+	return nil
+}
+
+// checkFrame decodes frame id whole, checking it.
+func (f *frames) checkFrame(id int64) error {
+	e, ok := f.table.EntryByID(id)
+	if !ok {
+		return f.fail(fmt.Errorf("%w: no frame %d", ErrBadSeekTable, id))
+	}
+	s := &section{f: f, off: int64(e.DecompressedOffset), n: int64(e.DecompressedSize)}
+	if err := s.start(e); err != nil {
+		return f.fail(err)
+	}
+	return s.endFrame()
+}
+
+// fail records the first check that failed, and returns err.
+func (f *frames) fail(err error) error {
+	f.failed.CompareAndSwap(nil, &err)
+	return err
+}

@@ -8,15 +8,21 @@ import (
 // OpenAt hashes a blob of size bytes on a worker of its own, which sends
 // the first chunk, (*buf)[:n] from GetChunk, and then reads rest by offset.
 // It waits for a free slot, which the blob holds until its last byte is
-// hashed and inflated. What is learnt goes to res (see Open).
-func (p *Pool) OpenAt(ctx context.Context, res *Result, size int64, buf *[]byte, n int, rest io.Reader) {
+// hashed and inflated, and closes rest when done: a failure to close, such
+// as a damaged last frame, makes the blob incomplete. What is learnt goes
+// to res (see Open).
+func (p *Pool) OpenAt(ctx context.Context, res *Result, size int64, buf *[]byte, n int, rest io.ReadCloser) {
 	p.acquire()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		// No spilling: this worker only holds up its own layer.
 		s := p.stream(res, size, Sniff((*buf)[:min(n, SniffLen)]), false)
-		s.End(p.feed(ctx, s, buf, n, rest))
+		err := p.feed(ctx, s, buf, n, rest)
+		if cerr := rest.Close(); err == nil {
+			err = cerr
+		}
+		s.End(err)
 		if s.q == nil {
 			p.release() // else the inflater frees the slot when done
 		}
