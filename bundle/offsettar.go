@@ -6,7 +6,13 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+
+	"github.com/klauspost/compress/zstd"
 )
+
+// maxIdleDecoders bounds the frame decoders an OffsetTar keeps for reuse:
+// one per section read at once, as a few workers and a tar reader do.
+const maxIdleDecoders = 8
 
 // ErrNotSeekable is returned by OpenOffsetTar for an archive whose tar
 // stream can only be read from the start: gzip, or zstd without a seek
@@ -40,6 +46,7 @@ func OpenOffsetTar(ra io.ReaderAt, size int64) (*OffsetTar, error) {
 	switch {
 	case t.frames != nil:
 		t.frames.checked = make([]atomic.Bool, t.frames.table.NumFrames())
+		t.frames.idle = make(chan *zstd.Decoder, maxIdleDecoders)
 	case t.compression != None:
 		return nil, fmt.Errorf("%w: %s without a seek table", ErrNotSeekable, t.compression)
 	}

@@ -24,6 +24,11 @@ type frames struct {
 	// to its end, and checked records which frames were.
 	checked []atomic.Bool
 	failed  atomic.Pointer[error] // the first check that failed
+	// idle keeps the decoders of checked frames, which a long pass reuses
+	// from first to last frame: a sync.Pool drops them at every garbage
+	// collection, and reallocating their windows makes the heap, and the
+	// RSS, creep up with the archive's size.
+	idle chan *zstd.Decoder
 }
 
 // Decoders and input buffers are shared by every section of every archive.
@@ -31,9 +36,8 @@ type frames struct {
 // pool may drop it without Close. Frame checksums are skipped: everything
 // read through a section is a blob, and blobs are checked by digest.
 var (
-	frameDecoders   sync.Pool
-	checkedDecoders sync.Pool // decoders that check frame checksums
-	frameInputs     = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+	frameDecoders sync.Pool
+	frameInputs   = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
 )
 
 // section is n bytes of a tar stream from off, read forward through the
@@ -163,19 +167,29 @@ func (s *section) start(e seekable.FrameOffsetEntry) error {
 
 // decoder takes a decoder from the pool for these frames.
 func (f *frames) decoder() (*zstd.Decoder, error) {
-	pool := f.pool()
-	if d, ok := pool.Get().(*zstd.Decoder); ok {
+	if f.idle != nil {
+		select {
+		case d := <-f.idle:
+			return d, nil
+		default:
+		}
+	} else if d, ok := frameDecoders.Get().(*zstd.Decoder); ok {
 		return d, nil
 	}
 	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxZstdWindow),
 		zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.IgnoreChecksum(f.checked == nil))
 }
 
-func (f *frames) pool() *sync.Pool {
-	if f.checked != nil {
-		return &checkedDecoders
+// putDecoder keeps a decoder for the next section.
+func (f *frames) putDecoder(d *zstd.Decoder) {
+	if f.idle == nil {
+		frameDecoders.Put(d)
+		return
 	}
-	return &frameDecoders
+	select {
+	case f.idle <- d:
+	default:
+	}
 }
 
 // release returns the decoder and buffer to their pools.
@@ -185,7 +199,7 @@ func (s *section) release() {
 	}
 	s.dec.Reset(nil)
 	s.in.Reset(nil)
-	s.f.pool().Put(s.dec)
+	s.f.putDecoder(s.dec)
 	frameInputs.Put(s.in)
 	s.dec, s.in = nil, nil
 }

@@ -1,7 +1,6 @@
 package inflate
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -170,8 +169,10 @@ func (p *Pool) stream(res *Result, size int64, kind Kind, spill bool) *Stream {
 	go func() {
 		defer p.wg.Done()
 		defer p.release()
-		id, n, err := layerDiffID(bufio.NewReaderSize(s.q, inflateBuf), kind, limit)
+		in, done := inflateInput(s.q)
+		id, n, err := layerDiffID(in, kind, limit)
 		s.q.finish()
+		done()
 		res.Diff = Diff{ID: id, Err: err, Expanded: n}
 	}()
 	return s
