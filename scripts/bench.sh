@@ -12,7 +12,8 @@
 #      the two bsdtar passes and zstd -T0 -3
 #   4. list a bundle: `ferry list` against pulling manifest.json out of a
 #      manifest-last .tar.zst
-#   5. verify a bundle: `ferry verify` against zstd -dc | sha256sum
+#   5. verify a bundle: `ferry verify` (full, and --digests-only) against
+#      zstd -dc | sha256sum (scripts/lib/bench-verify.sh)
 #   6. push a multi-image bundle into a fresh registry: `ferry push` against
 #      skopeo copy docker-archive:…:@N and crane push per image
 #   7. serve a bundle's blobs: `ferry serve` on the .tar.zst against
@@ -62,6 +63,8 @@ source scripts/lib/services.sh
 source scripts/lib/bench.sh
 # shellcheck source=lib/bench-push-serve.sh
 source scripts/lib/bench-push-serve.sh
+# shellcheck source=lib/bench-verify.sh
+source scripts/lib/bench-verify.sh
 
 MIB=$((1 << 20))
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
@@ -406,19 +409,8 @@ bench_list() {
 	note "list: ferry list read $read decompressed bytes of $(bench_fmt_bytes "$(stat -c %s "$bundle")") $(basename "$bundle")"
 }
 
-bench_verify() {
-	local bundle=$1 run
-	for ((run = 1; run <= BENCH_RUNS; run++)); do
-		bench_say "verify: run $run/$BENCH_RUNS"
-		bench_reset
-		bench_step "$ferry" verify "$bundle"
-		bench_record verify.ferry "$(stat -c %s "$bundle")" -
-		bench_reset
-		# shellcheck disable=SC2016 # $1 is for the inner shell
-		bench_step bash -c 'zstd -dcq "$1" | sha256sum' _ "$bundle"
-		bench_record verify.pipe "$(stat -c %s "$bundle")" -
-	done
-}
+# bench_verify BUNDLE : both verify modes against zstd -dc | sha256sum.
+bench_verify() { bench_verify_runs verify "$1"; }
 
 # ----------------------------------------------------------------- report
 
@@ -480,9 +472,7 @@ core_report() {
 	row "list: zstd -dc | bsdtar -xOf - manifest.json" list.pipe
 	ratio "pipeline/ferry (speed-up; target >= 100x):" list.pipe list.ferry wall
 	if [ "$have_verify" = 1 ]; then
-		row "verify: ferry verify" verify.ferry
-		row "verify: zstd -dc | sha256sum" verify.pipe
-		ratio "ferry/pipeline:" verify.ferry verify.pipe
+		verify_rows verify verify
 	else
 		skipped "verify: ferry verify" "skipped: ferry verify not built"
 	fi
