@@ -20,19 +20,15 @@ var ErrDecompressionBomb = errors.New("layer expands too much")
 // hashes them (the digest) and queues them to an inflater, which queues its
 // output to a hasher (the diff_id). Several layers are in flight at once:
 // a layer whose inflater falls behind spills to a temp file rather than
-// hold the single tar stream up (see layerQueue), and a plain tar file is
-// read by offset, each layer by its own worker (see OpenAt). Memory is
-// bounded by jobs × (queueDepth + outDepth + 4) × ChunkSize; no layer is
-// ever held whole in memory.
+// hold the single tar stream up (see layerQueue). An archive read by
+// offset needs no pipeline: each layer has a worker of its own (see
+// OpenAt). Memory is bounded by jobs × (queueDepth + outDepth + 4) ×
+// ChunkSize; no layer is ever held whole in memory.
 const (
 	// ChunkSize is the size of the chunks GetChunk returns.
 	ChunkSize  = 256 << 10
 	queueDepth = 8
-	// offsetDepth is the queue of a layer read by offset (OpenAt): its
-	// reader only ever waits for its own inflater, so a short queue keeps
-	// both busy, and the chunks in flight few.
-	offsetDepth = 2
-	outDepth    = 2
+	outDepth   = 2
 	// expansionFloor lets small layers expand freely: a few MB of gzipped
 	// zeros (a preallocated file) is a legitimate layer.
 	expansionFloor = 256 << 20
@@ -105,15 +101,27 @@ func sha256Of(h hash.Hash) v1.Hash {
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
 }
 
-func layerDiffID(r io.Reader, kind Kind, limit int64) (v1.Hash, int64, error) {
+// layerDiffID inflates r and hashes what comes out: on a goroutine of its
+// own when piped, so that a layer streamed through a queue uses two cores.
+func layerDiffID(r io.Reader, kind Kind, limit int64, piped bool) (v1.Hash, int64, error) {
 	zr, done, err := inflater(r, kind)
 	if err != nil {
 		return v1.Hash{}, 0, fmt.Errorf("%s: %w", kind, err)
 	}
 	defer done()
-	h := newPipedHash()
-	n, err := io.Copy(h, io.LimitReader(zr, limit+1))
-	sum := h.Sum()
+	var n int64
+	var sum v1.Hash
+	if piped {
+		h := newPipedHash()
+		n, err = io.Copy(h, io.LimitReader(zr, limit+1))
+		sum = h.Sum()
+	} else {
+		buf := GetChunk()
+		h := sha256.New()
+		n, err = io.CopyBuffer(h, io.LimitReader(zr, limit+1), *buf)
+		PutChunk(buf)
+		sum = sha256Of(h)
+	}
 	switch {
 	case err != nil && strings.HasPrefix(err.Error(), string(kind)):
 		return v1.Hash{}, n, fmt.Errorf("%w after %d bytes", err, n)

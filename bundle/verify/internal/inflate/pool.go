@@ -170,7 +170,7 @@ func (p *Pool) stream(res *Result, size int64, kind Kind, spill bool) *Stream {
 		defer p.wg.Done()
 		defer p.release()
 		in, done := inflateInput(s.q)
-		id, n, err := layerDiffID(in, kind, limit)
+		id, n, err := layerDiffID(in, kind, limit, true)
 		s.q.finish()
 		done()
 		res.Diff = Diff{ID: id, Err: err, Expanded: n}

@@ -44,14 +44,6 @@ func (p *Pool) newQueue(spill bool) *layerQueue {
 	return &layerQueue{p: p, spill: spill, file: spillFile{dir: p.spillDir}}
 }
 
-// depth is how many chunks may wait in memory.
-func (q *layerQueue) depth() int {
-	if q.spill {
-		return queueDepth
-	}
-	return offsetDepth
-}
-
 // push queues buf[:n], which the queue owns from here. The caller is the
 // tar reader.
 func (q *layerQueue) push(buf *[]byte, n int) {
@@ -63,7 +55,7 @@ func (q *layerQueue) push(buf *[]byte, n int) {
 		case q.dead || p.stopped != nil:
 			PutChunk(buf)
 			return
-		case q.inMem < q.depth():
+		case q.inMem < queueDepth:
 			q.items = append(q.items, qItem{buf: buf, n: int64(n)})
 			q.inMem++
 			p.readable.Broadcast()
