@@ -171,8 +171,8 @@ const (
 	// ModeFull checks everything ModeDigests does and decompresses every
 	// gzip or zstd layer to check it against its config's diff_id: what a
 	// loader checks when it unpacks the layer. Its cost is a decompression
-	// of every layer, typically two to four times the digest pass, spread
-	// over WithJobs cores.
+	// of every layer, several times the CPU of the digest pass, spread over
+	// WithJobs cores.
 	ModeFull Mode = "full"
 	// ModeDigests checks the tar structure, every blob's digest and size,
 	// and the metadata (index.json, manifest.json, repositories, configs,

@@ -47,8 +47,8 @@ compressed with zstd or gzip.
 Two modes:
   full (the default)  everything above. It decompresses every gzip or zstd
                       layer to hash it for its diff_id, which is what a loader
-                      does when it unpacks the layer: typically two to four
-                      times the CPU of the digest pass, on --jobs cores.
+                      does when it unpacks the layer: several times the CPU
+                      of the digest pass, spread over --jobs cores.
   --digests-only      the same checks except the diff_ids of compressed
                       layers (like 'crane validate --fast'): the tar, every
                       blob's digest and size, the metadata's agreement, -f,
