@@ -3,6 +3,7 @@ package bundle
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"path"
 
@@ -18,38 +19,67 @@ import (
 func (a *Archive) Images() []ImageInfo { return a.Contents().Images() }
 
 // Contents is the archive's metadata, as ReadContents reports it for a
-// stream: sizes of every entry, and the manifests and configs the metadata
-// names (unreadable ones are left out, which Images reports as unknown
-// sizes and platforms).
+// stream, but read only as far as listing the images needs: sizes of every
+// entry, index.json, manifest.json and the image manifests. A config is read
+// only when its platform is wanted and nothing else gives it: an index.json
+// entry without a platform (a ferry bundle's entries carry theirs), or an
+// archive listed from manifest.json. Source indexes are not read.
+// Unreadable entries are left out of Small, which Images reports as unknown
+// sizes and platforms.
 func (a *Archive) Contents() *Contents {
 	c := &Contents{Compression: a.src.compression, Index: a.index, Docker: a.docker,
 		Small: map[string][]byte{}, Sizes: map[string]int64{}, Complete: true, MetadataFirst: true}
 	for _, e := range a.scan.Entries() {
 		c.Sizes[e.Name] = e.Size()
 	}
+	// needed is the metadata a loader reads, read here or not: it decides
+	// whether the archive is metadata-first.
+	needed := map[string]bool{}
 	keep := func(name string) []byte {
+		needed[name] = true
 		if raw, err := a.readSmall(name); err == nil {
 			c.Small[name] = raw
 			return raw
 		}
 		return nil
 	}
+	fromIndex := a.index != nil && len(a.index.Manifests) > 0
 	if a.index != nil {
 		for _, d := range a.index.Manifests {
 			if src, err := v1.NewHash(d.Annotations[AnnotationSourceDigest]); err == nil {
-				keep(BlobPath(src))
+				needed[BlobPath(src)] = true
 			}
-			if raw := keep(BlobPath(d.Digest)); raw != nil && d.MediaType.IsImage() {
-				if m, err := v1.ParseManifest(bytes.NewReader(raw)); err == nil {
-					keep(BlobPath(m.Config.Digest))
-				}
+			raw := keep(BlobPath(d.Digest))
+			if raw == nil || !d.MediaType.IsImage() {
+				continue
+			}
+			// Images parses the manifest whole; here only its config's
+			// name is wanted, which costs less to decode.
+			var m struct {
+				Config struct{ Digest string }
+			}
+			if json.Unmarshal(raw, &m) != nil {
+				continue
+			}
+			h, err := v1.NewHash(m.Config.Digest)
+			if err != nil {
+				continue
+			}
+			if config := BlobPath(h); d.Platform == nil {
+				keep(config)
+			} else {
+				needed[config] = true
 			}
 		}
 	}
 	for _, dm := range a.docker {
-		keep(path.Clean(dm.Config))
+		if config := path.Clean(dm.Config); fromIndex {
+			needed[config] = true
+		} else {
+			keep(config)
+		}
 	}
-	c.MetadataFirst = a.metadataFirst(c)
+	c.MetadataFirst = a.metadataFirst(needed)
 	c.BytesRead = a.Inflated()
 	return c
 }
@@ -57,11 +87,10 @@ func (a *Archive) Contents() *Contents {
 // metadataFirst reports whether everything the metadata needs (the layout
 // files, and the manifests and configs it names) comes before the first
 // entry that is not metadata: what ReadContents calls metadata-first.
-func (a *Archive) metadataFirst(c *Contents) bool {
+func (a *Archive) metadataFirst(metadata map[string]bool) bool {
 	layerSeen := false
 	for _, e := range a.scan.Entries() {
-		_, needed := c.Small[e.Name]
-		needed = needed || (e.Header.Typeflag == tar.TypeReg && MetadataRank(e.Name, 0, nil) < RankSmall)
+		needed := metadata[e.Name] || (e.Header.Typeflag == tar.TypeReg && MetadataRank(e.Name, 0, nil) < RankSmall)
 		if needed && layerSeen {
 			return false
 		}

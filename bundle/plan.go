@@ -34,17 +34,30 @@ const (
 	AnnotationSourceMediaType = "com.github.rancher.ferry.source.mediaType"
 )
 
-// record is one planned tar entry: inline bytes, or a blob streamed from Blobs.
+// record is one planned tar entry: inline bytes, a JSON array encoded as
+// it is written, or a blob streamed from Blobs.
 type record struct {
 	name string
 	dir  bool
 	data []byte
+	list *jsonList
 	blob *v1.Descriptor
 }
 
+// path is the entry's name in the tar.
+func (r record) path() string {
+	if r.name == "" && r.blob != nil {
+		return BlobPath(r.blob.Digest)
+	}
+	return r.name
+}
+
 func (r record) size() int64 {
-	if r.blob != nil {
+	switch {
+	case r.blob != nil:
 		return r.blob.Size
+	case r.list != nil:
+		return r.list.size
 	}
 	return int64(len(r.data))
 }
@@ -62,7 +75,6 @@ type dockerManifest struct {
 // records and how many of them form the metadata section.
 func plan(images []Image, o options) ([]record, int, error) {
 	var (
-		index    = v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
 		docker   []dockerManifest
 		byDigest = map[v1.Hash]int{}
 		repos    = map[string]map[string]string{}
@@ -75,10 +87,14 @@ func plan(images []Image, o options) ([]record, int, error) {
 			return
 		}
 		seen[d.Digest] = true
-		r := record{name: BlobPath(d.Digest), data: data}
+		r := record{data: data}
 		if data == nil {
+			// A streamed blob's name is made when it is written: a
+			// bundle of thousands of layers need not hold them all.
 			d := d
 			r.blob = &d
+		} else {
+			r.name = BlobPath(d.Digest)
 		}
 		*dst = append(*dst, r)
 	}
@@ -97,7 +113,6 @@ func plan(images []Image, o options) ([]record, int, error) {
 		if err := checkBlob(img.Name+" config", m.Config, img.Config); err != nil {
 			return nil, 0, err
 		}
-		index.Manifests = append(index.Manifests, indexEntry(img))
 		addBlob(&small, img.Descriptor, img.Manifest)
 		addBlob(&small, m.Config, img.Config)
 		if src := img.SourceIndex; src != nil {
@@ -126,7 +141,7 @@ func plan(images []Image, o options) ([]record, int, error) {
 			addRepository(repos, img, m.Layers[len(m.Layers)-1].Digest.Hex)
 		}
 	}
-	head, err := metadataRecords(index, docker, repos)
+	head, err := metadataRecords(images, docker, repos)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -134,12 +149,15 @@ func plan(images []Image, o options) ([]record, int, error) {
 	return append(meta, layers...), len(meta), nil
 }
 
-func metadataRecords(index v1.IndexManifest, docker []dockerManifest, repos map[string]map[string]string) ([]record, error) {
-	indexJSON, err := json.Marshal(index)
+// metadataRecords lays out the metadata files. index.json's entries are
+// made from images as it is written, one per image, in order.
+func metadataRecords(images []Image, docker []dockerManifest, repos map[string]map[string]string) ([]record, error) {
+	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
+	indexJSON, err := indexList(index, len(images), func(i int) any { return indexEntry(&images[i]) })
 	if err != nil {
 		return nil, err
 	}
-	dockerJSON, err := json.Marshal(docker)
+	dockerJSON, err := newJSONList([]byte("["), []byte("]"), len(docker), func(i int) any { return docker[i] })
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +167,8 @@ func metadataRecords(index v1.IndexManifest, docker []dockerManifest, repos map[
 	}
 	return []record{
 		{name: OCILayoutFile, data: []byte(`{"imageLayoutVersion":"1.0.0"}`)},
-		{name: IndexFile, data: indexJSON},
-		{name: ManifestFile, data: dockerJSON},
+		{name: IndexFile, list: indexJSON},
+		{name: ManifestFile, list: dockerJSON},
 		{name: RepositoriesFile, data: reposJSON},
 		{name: "blobs/", dir: true},
 		{name: BlobsDir, dir: true},

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -78,7 +79,7 @@ func endMetadata(tw *tar.Writer, cw *Compressor) error {
 }
 
 func header(r record) *tar.Header {
-	h := &tar.Header{Name: r.name, Mode: 0o644, Size: r.size(), ModTime: epoch, Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}
+	h := &tar.Header{Name: r.path(), Mode: 0o644, Size: r.size(), ModTime: epoch, Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}
 	if r.dir {
 		h.Mode, h.Size, h.Typeflag = 0o755, 0, tar.TypeDir
 	}
@@ -101,7 +102,10 @@ func writeRecord(ctx context.Context, tw *tar.Writer, cw *Compressor, r record, 
 		return err
 	}
 	if err := tw.WriteHeader(header(r)); err != nil {
-		return fmt.Errorf("writing %s: %w", r.name, err)
+		return fmt.Errorf("writing %s: %w", r.path(), err)
+	}
+	if r.list != nil {
+		return r.list.writeTo(tw)
 	}
 	if r.blob == nil {
 		_, err := tw.Write(r.data)
@@ -113,7 +117,7 @@ func writeRecord(ctx context.Context, tw *tar.Writer, cw *Compressor, r record, 
 		return err
 	}
 	if err := tw.Flush(); err != nil { // the padding, before the cut
-		return fmt.Errorf("writing %s: %w", r.name, err)
+		return fmt.Errorf("writing %s: %w", r.path(), err)
 	}
 	cw.Cut()
 	return nil
@@ -144,7 +148,7 @@ func (c *cutAfter) Write(p []byte) (int, error) {
 
 func writeBlob(ctx context.Context, tw io.Writer, r record, blobs Blobs, hash bool) error {
 	if blobs == nil {
-		return fmt.Errorf("writing %s: %w: no blob source", r.name, ErrNilArgument)
+		return fmt.Errorf("writing %s: %w: no blob source", r.path(), ErrNilArgument)
 	}
 	rc, err := blobs.Open(ctx, *r.blob)
 	if err != nil {
@@ -157,6 +161,10 @@ func writeBlob(ctx context.Context, tw io.Writer, r record, blobs Blobs, hash bo
 	return copyExact(ctx, tw, rc, *r.blob, sha256.New())
 }
 
+// copyBufs are the buffers blobs are copied through: a bundle of
+// thousands of small blobs would otherwise allocate one per blob.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // copyExact copies exactly d.Size bytes and, given a hash, checks their
 // digest, so a corrupt cache entry or short read can never make a bundle.
 func copyExact(ctx context.Context, dst io.Writer, src io.Reader, d v1.Descriptor, h hash.Hash) error {
@@ -164,7 +172,12 @@ func copyExact(ctx context.Context, dst io.Writer, src io.Reader, d v1.Descripto
 	if h != nil {
 		w = io.MultiWriter(dst, h)
 	}
-	n, err := io.CopyN(w, ctxReader{ctx, src}, d.Size)
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	n, err := io.CopyBuffer(w, io.LimitReader(ctxReader{ctx, src}, d.Size), *buf)
+	if err == nil && n < d.Size {
+		err = io.EOF
+	}
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("%w: %s: got %d of %d bytes", ErrSizeMismatch, d.Digest, n, d.Size)

@@ -161,7 +161,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		}
 	}
 	c := &Client{opts: o, known: &hostSet{}}
-	c.rt = &retryTransport{inner: newGuard(&o, c.known), backoff: o.backoff, log: o.reqlog}
+	c.rt = &pingCache{inner: &retryTransport{inner: newGuard(&o, c.known), backoff: o.backoff, log: o.reqlog}}
 	// One Puller per client authenticates once per repository instead of
 	// once per request: every resolve and blob fetch reuses its transports.
 	var err error

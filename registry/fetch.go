@@ -41,8 +41,12 @@ type Fetcher struct {
 const maxQueued = 1 << 16
 
 type pending struct {
-	desc   v1.Descriptor
-	source *Resolved
+	desc v1.Descriptor
+	// from fetches the layer; source names the image in errors. Not the
+	// whole Resolved: once fetched, nothing here should keep an image's
+	// manifest and config alive.
+	from   v1.Image
+	source string
 	// started is closed once file is set: the download has a temp file
 	// that readers can follow.
 	started chan struct{}
@@ -89,7 +93,7 @@ func (f *Fetcher) Add(images []*Resolved, skipForeign bool) error {
 			if (skipForeign && bundle.IsForeign(l)) || f.blobs[l.Digest] != nil {
 				continue
 			}
-			p := &pending{desc: l, source: img, started: make(chan struct{})}
+			p := &pending{desc: l, from: img.remote, source: img.Source, started: make(chan struct{})}
 			f.blobs[l.Digest] = p
 			if f.cache.Has(l) {
 				p.cached = true
@@ -161,11 +165,12 @@ func (f *Fetcher) fetch(ctx context.Context, p *pending) error {
 	p.file = newGrowingFile(tmp.Name())
 	close(p.started)
 	err = explain(f.client.retryTransfer(ctx, func() error { return f.fetchOnce(p, tmp) }))
+	p.from = nil // the image's handle is not needed once its layer is here
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		err = fmt.Errorf("fetching layer %s of %s: %w", p.desc.Digest, p.source.Source, err)
+		err = fmt.Errorf("fetching layer %s of %s: %w", p.desc.Digest, p.source, err)
 		os.Remove(tmp.Name())
 		p.file.finish(err, nil)
 		return err
@@ -177,7 +182,7 @@ func (f *Fetcher) fetch(ctx context.Context, p *pending) error {
 // fetchOnce downloads the blob into tmp from the start. go-containerregistry
 // verifies the digest at EOF, which is when the size is checked too.
 func (f *Fetcher) fetchOnce(p *pending, tmp *os.File) error {
-	layer, err := p.source.remote.LayerByDigest(p.desc.Digest)
+	layer, err := p.from.LayerByDigest(p.desc.Digest)
 	if err != nil {
 		return err
 	}
@@ -187,12 +192,18 @@ func (f *Fetcher) fetchOnce(p *pending, tmp *os.File) error {
 	}
 	defer rc.Close()
 	w := &publishingWriter{f: tmp, g: p.file, progress: countingWriter{f}}
-	n, err := io.Copy(w, rc)
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	n, err := io.CopyBuffer(w, rc, *buf)
 	if err == nil && n != p.desc.Size {
 		err = fmt.Errorf("blob %s: got %d bytes, expected %d", p.desc.Digest, n, p.desc.Size)
 	}
 	return err
 }
+
+// copyBufs are the buffers blobs are downloaded through: a bundle of
+// thousands of small images would otherwise allocate one per blob.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // publishingWriter writes at its own offset and tells followers how far
 // the file is complete.

@@ -104,14 +104,22 @@ func (c *Client) Pull(ctx context.Context, refs []string, targets []platform.Tar
 	if err != nil {
 		return stop(err)
 	}
+	// Only what goes into the bundles is kept from here: the remote
+	// handles of thousands of images are garbage once their layers are
+	// queued (the Fetcher keeps those it still needs).
+	images := make([][]bundle.Image, len(targets))
 	for i := range targets {
-		images := make([]bundle.Image, len(resolved[i]))
+		images[i] = make([]bundle.Image, len(resolved[i]))
 		for k, r := range resolved[i] {
-			images[k] = r.Image
+			images[i][k] = r.Image
 		}
-		if err := write(ctx, i, images, fetcher); err != nil {
+	}
+	resolved = nil
+	for i := range targets {
+		if err := write(ctx, i, images[i], fetcher); err != nil {
 			return stop(err)
 		}
+		images[i] = nil
 	}
 	err = <-fetchErr
 	return fetcher.Fetched(), err

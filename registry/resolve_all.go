@@ -41,7 +41,8 @@ func (c *Client) ResolveAll(ctx context.Context, refs []string, targets []platfo
 	}
 	errs := make([][]error, len(refs))
 	var g errgroup.Group
-	g.SetLimit(max(c.opts.jobs, 1) * 2)
+	// Resolving is a few small requests in turn: latency, not bandwidth.
+	g.SetLimit(max(c.opts.jobs, 1) * 4)
 	for ri, ref := range refs {
 		g.Go(func() error {
 			resolved, rerrs := c.resolveTargets(ctx, ref, targets, o.early)

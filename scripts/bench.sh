@@ -11,14 +11,22 @@
 #   3. reorder a manifest-last tarball (two sizes): `ferry reorder` against
 #      the two bsdtar passes and zstd -T0 -3
 #   4. list a bundle: `ferry list` against pulling manifest.json out of a
-#      manifest-last .tar.zst
+#      manifest-last .tar.zst: bsdtar -xqOf on the file (the fastest way,
+#      stopping at the match), and zstd -dc | bsdtar -xOf -
 #   5. verify a bundle: `ferry verify` (full, and --digests-only) against
 #      zstd -dc | sha256sum (scripts/lib/bench-verify.sh)
 #   6. push a multi-image bundle into a fresh registry: `ferry push` against
 #      skopeo copy docker-archive:…:@N and crane push per image
 #   7. serve a bundle's blobs: `ferry serve` on the .tar.zst against
 #      distribution (plain HTTP, no auth), 1 and 8 concurrent crane pulls
-#   (scripts/lib/bench-push-serve.sh has 6 and 7)
+#   8. sizes: `ferry reorder` against the bsdtar passes and zstd -T0 -3 on
+#      manifest-last tarballs of 0.5, 1, 2 and 4 GiB built locally, 5
+#      alternating pairs each, with each side's spread
+#   9. scale: 1,000 and 5,000 small images, `ferry bundle` against crane
+#      pull of all of them + bsdtar x2 + zstd -T0 -3 (wall, RSS, registry
+#      requests), and `ferry list` of the largest against bsdtar -xqOf
+#   (scripts/lib/bench-push-serve.sh has 6 and 7, bench-sizes.sh 8,
+#   bench-scale.sh 9)
 #
 # Every measurement runs BENCH_RUNS times, ferry and its counterpart taking
 # turns so that load from other processes falls on both, each run with a
@@ -35,8 +43,11 @@
 #                       which makes a Windows 1809 bundle of about 1 GiB;
 #                       the sample's layers are gzip'd at about 2:1)
 #   BENCH_SERVE_PULLS   concurrent pulls to measure serve with ("1 8")
-#   BENCH_SCENARIOS     which to run, of core (1-5), push, serve
-#                       ("core push serve")
+#   BENCH_SIZES         input sizes for sizes, in GiB or bytes ("0.5 1 2 4")
+#   BENCH_SIZES_RUNS    pairs per size for sizes (5)
+#   BENCH_SCENARIOS     which to run, of core (1-5), push, serve, sizes,
+#                       scale ("core push serve scale")
+#   BENCH_SCALE_COUNTS  image counts for scale ("1000 5000"; quick: "20 50")
 #   BENCH_RUNS          runs per measurement (3)
 #   BENCH_ZSTD16        time rke2's release compression, zstd -T0 -16
 #                       --long=25, once: 1, 0 or auto (only if BENCH_SIZE
@@ -65,6 +76,10 @@ source scripts/lib/bench.sh
 source scripts/lib/bench-push-serve.sh
 # shellcheck source=lib/bench-verify.sh
 source scripts/lib/bench-verify.sh
+# shellcheck source=lib/bench-sizes.sh
+source scripts/lib/bench-sizes.sh
+# shellcheck source=lib/bench-scale.sh
+source scripts/lib/bench-scale.sh
 
 MIB=$((1 << 20))
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
@@ -75,7 +90,7 @@ BENCH_SIZE=${BENCH_SIZE:-$((300 * MIB))}
 BENCH_REORDER_SIZE=${BENCH_REORDER_SIZE:-$((680 * MIB))}
 BENCH_PUSH_SIZE=${BENCH_PUSH_SIZE:-$((2048 * MIB))}
 read -r -a SERVE_PULLS <<<"${BENCH_SERVE_PULLS:-1 8}"
-BENCH_SCENARIOS=${BENCH_SCENARIOS:-core push serve}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-core push serve scale}
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_ZSTD16=${BENCH_ZSTD16:-auto}
 CRANE_VERSION=v0.22.1
@@ -387,8 +402,10 @@ bench_reorder() {
 
 # bench_list BUNDLE MANIFEST_LAST : ferry list on a ferry bundle against
 # getting manifest.json out of a manifest-last .tar.zst, which means
-# decompressing all of it. `ferry --help` gives the floor: starting the
-# binary, which is most of what ferry list costs.
+# decompressing all of it: bsdtar -xqOf on the file, the fastest way (it
+# stops at the first match, here the last entry), and zstd -dc | bsdtar.
+# `ferry --help` gives the floor: starting the binary, which is most of
+# what ferry list costs.
 bench_list() {
 	local bundle=$1 mlast=$2 run read
 	for ((run = 1; run <= BENCH_RUNS; run++)); do
@@ -405,6 +422,10 @@ bench_list() {
 		bench_step bash -c 'zstd -dcq "$1" | bsdtar -xOf - manifest.json' _ "$mlast"
 		grep -q RepoTags "$BENCH_WORK/step.out" || bench_die "no manifest.json in $mlast"
 		bench_record list.pipe "$(stat -c %s "$mlast")" -
+		bench_reset
+		bench_step bsdtar -xqOf "$mlast" manifest.json
+		grep -q RepoTags "$BENCH_WORK/step.out" || bench_die "no manifest.json in $mlast"
+		bench_record list.bsdtar "$(stat -c %s "$mlast")" -
 	done
 	note "list: ferry list read $read decompressed bytes of $(bench_fmt_bytes "$(stat -c %s "$bundle")") $(basename "$bundle")"
 }
@@ -469,8 +490,11 @@ core_report() {
 	ratio "bsdtar + zstd, large/small input:" r-large.pipe r-small.pipe wall rss size
 	row "list: ferry list --format json" list.ferry
 	row "list: ferry --help (process start-up only)" list.floor
+	row "list: bsdtar -xqOf MANIFEST_LAST.tar.zst" list.bsdtar
 	row "list: zstd -dc | bsdtar -xOf - manifest.json" list.pipe
-	ratio "pipeline/ferry (speed-up; target >= 100x):" list.pipe list.ferry wall
+	ratio "bsdtar -xqOf/ferry (speed-up):" list.bsdtar list.ferry wall
+	bench_has list.bsdtar && printf '  %-44s %s\n' "bsdtar -xqOf/ferry run by run (min/med/max):" "$(bench_run_ratios list.bsdtar list.ferry wall)"
+	ratio "zstd -dc | bsdtar/ferry (speed-up):" list.pipe list.ferry wall
 	if [ "$have_verify" = 1 ]; then
 		verify_rows verify verify
 	else
@@ -500,6 +524,8 @@ report() {
 	echo
 	if want core; then core_report; fi
 	if want push || want serve; then push_serve_report; fi
+	if want sizes; then sizes_report; verify_sizes_report; fi
+	if want scale; then scale_report; fi
 	echo
 	echo "output: compressed size written (bundle rows: all versions together; list and verify rows:"
 	echo "the size of the file read); fetched: blob bytes"
@@ -583,6 +609,8 @@ main() {
 		if want push; then bench_push; fi
 		if want serve; then bench_serve; fi
 	fi
+	if want sizes; then run_sizes; fi
+	if want scale; then run_scale; fi
 
 	mkdir -p "$(dirname "$BENCH_OUT")"
 	report | tee "$BENCH_OUT"

@@ -12,7 +12,10 @@ import (
 // temp file beside path (named by Create, after a Sweep of killed writers'
 // files), which is fsynced and renamed over path only when write succeeds
 // and ctx is not done, so readers never see a partial file and a failure
-// leaves path as it was.
+// leaves path as it was. The file is written back to disk as it grows, in
+// ranges, and those ranges are dropped from the page cache, so that the
+// fsync at the end does not have to flush a whole multi-GiB file at once
+// and the output does not crowd other data out of memory.
 func WriteAtomic(ctx context.Context, path string, write func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	if fi, statErr := os.Stat(path); statErr == nil && fi.IsDir() {
@@ -30,7 +33,7 @@ func WriteAtomic(ctx context.Context, path string, write func(w io.Writer) error
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err = write(tmp); err != nil {
+	if err = writeBack(tmp, write); err != nil {
 		return err
 	}
 	if err = ctx.Err(); err != nil {
@@ -50,6 +53,20 @@ func WriteAtomic(ctx context.Context, path string, write func(w io.Writer) error
 	}
 	syncDir(dir)
 	return nil
+}
+
+// writeBack runs write on f, through writeback where the system has it.
+func writeBack(f *os.File, write func(w io.Writer) error) error {
+	r := newRanger(f)
+	if r == nil {
+		return write(f)
+	}
+	wb := newWriteback(f, r)
+	err := write(wb)
+	if cerr := wb.close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // syncDir makes the rename durable. Some filesystems refuse to fsync a

@@ -3,14 +3,16 @@
 # sha256sum, for scripts/bench.sh, which sources this after bench.sh and
 # provides $ferry and BENCH_RUNS.
 #
-#   bench_verify_runs PREFIX BUNDLE  BENCH_RUNS rounds of `ferry verify`
+#   bench_verify_runs PREFIX BUNDLE [RUNS]
+#                                    RUNS (BENCH_RUNS) rounds of `ferry verify`
 #                                    (full), `zstd -dc | sha256sum` and
 #                                    `ferry verify --digests-only`, in
 #                                    turns, recorded as PREFIX.full,
 #                                    PREFIX.pipe and PREFIX.digests
 #   bench_verify_sizes ID BUNDLE     the same for one size of the sizes
-#                                    scenario (ids verify-ID.*), ID given
-#                                    in the order sizes grow
+#                                    scenario (ids verify-ID.*, rounds:
+#                                    BENCH_SIZES_RUNS), ID given in the
+#                                    order sizes grow
 #   verify_sizes_report              each size's ratios, with their spread,
 #                                    and the peak RSS across sizes
 #
@@ -21,13 +23,13 @@
 VERIFY_SIZE_IDS=() # bench_verify_sizes' IDs, in the order measured
 
 bench_verify_runs() {
-	local prefix=$1 bundle=$2 run size digests=1
+	local prefix=$1 bundle=$2 runs=${3:-$BENCH_RUNS} run size digests=1
 	size=$(stat -c %s "$bundle")
 	# A ferry from before the mode existed (BENCH_FERRY) measures full only.
 	# (Not grep -q in a pipe: under pipefail its early exit fails the pipe.)
 	[[ $("$ferry" verify --help 2>&1) == *--digests-only* ]] || digests=0
-	for ((run = 1; run <= BENCH_RUNS; run++)); do
-		bench_say "$prefix: run $run/$BENCH_RUNS ($(bench_fmt_bytes "$size"))"
+	for ((run = 1; run <= runs; run++)); do
+		bench_say "$prefix: run $run/$runs ($(bench_fmt_bytes "$size"))"
 		bench_reset
 		bench_step "$ferry" verify -q "$bundle"
 		[ "$digests" = 0 ] || grep -q '^mode: full' "$BENCH_WORK/step.out" || bench_die "$prefix: ferry verify did not run the full mode"
@@ -45,7 +47,7 @@ bench_verify_runs() {
 }
 
 bench_verify_sizes() {
-	bench_verify_runs "verify-$1" "$2"
+	bench_verify_runs "verify-$1" "$2" "${BENCH_SIZES_RUNS:-$BENCH_RUNS}"
 	VERIFY_SIZE_IDS+=("$1")
 }
 
@@ -87,6 +89,9 @@ verify_rss_flatness() {
 verify_sizes_report() {
 	local id
 	[ ${#VERIFY_SIZE_IDS[@]} -gt 0 ] || return 0
+	echo
+	echo "verify by size: ferry verify (full, --digests-only) against zstd -dc | sha256sum on each size's ferry bundle"
+	printf '%-46s %9s %8s %10s %11s %11s\n' scenario wall cpu 'peak RSS' output fetched
 	for id in "${VERIFY_SIZE_IDS[@]}"; do
 		verify_rows "verify-$id" "verify $id"
 	done

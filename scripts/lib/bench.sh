@@ -182,6 +182,13 @@ bench_log_bytes() {
 		END { printf "%d %d\n", blobs, all }'
 }
 
+# bench_log_requests LOG MARK : requests the registry answered after MARK
+# (every method, every status), once each has logged its response.
+bench_log_requests() {
+	bench_log_bytes "$1" "$2" >/dev/null
+	tail -c +"$(($2 + 1))" "$1" | awk '/msg="response completed"/ { n++ } END { print n + 0 }'
+}
+
 # bench_distinct_blobs TARBALL... : sum of the sizes of the distinct configs
 # and layers that the tarballs' manifest.json files name (docker-archive
 # form, as ferry, crane and docker save all write it). That is what a

@@ -58,14 +58,16 @@ _svc_free_port() {
     'my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1) or die "bind: $!"; print $s->sockport, "\n"'
 }
 
-# _svc_bcrypt PASSWORD : bcrypt hash via libcrypt (libxcrypt supports $2b$),
+# _svc_bcrypt PASSWORD : bcrypt hash, at cost FERRY_SVC_BCRYPT_COST (10;
+# distribution checks it on every request, which at 10 costs tens of ms of
+# CPU each: a run of thousands of requests lowers it), via libcrypt (libxcrypt supports $2b$),
 # reached through perl's crypt(). Avoids needing apache2-utils (htpasswd)
 # or python3-bcrypt. Go's x/crypto/bcrypt (used by distribution) accepts $2b$.
 _svc_bcrypt() {
   local salt hash
   # 22 chars from the bcrypt base64 alphabet; base64 -> map +/ to ./
   salt=$(head -c 16 /dev/urandom | base64 | tr -d '=\n' | tr '+/' './' | cut -c1-22)
-  hash=$(PW="$1" SALT="$salt" perl -e 'print crypt($ENV{PW}, "\$2b\$10\$" . $ENV{SALT})')
+  hash=$(PW="$1" SALT="$salt" COST=$(printf '%02d' "${FERRY_SVC_BCRYPT_COST:-10}") perl -e 'print crypt($ENV{PW}, "\$2b\$" . $ENV{COST} . "\$" . $ENV{SALT})')
   case $hash in
     \$2b\$*) printf '%s\n' "$hash" ;;
     *) _svc_die "libcrypt has no bcrypt support (got '$hash')" ;;

@@ -3,6 +3,7 @@
 //
 //	e2eimages crane ARCHIVE REF NAME OUT   # REF of a ferry bundle or any archive, as go-containerregistry's tarball.Write (crane save) writes it, named NAME
 //	e2eimages layout DIR NAME LAYERS SIZE  # an OCI layout directory with one image of LAYERS random SIZE-byte layers, ref.name NAME
+//	e2eimages push REPO COUNT JOBS         # COUNT small distinct images REPO-NNNNN:v1 pushed JOBS at a time; prints their references
 package main
 
 import (
@@ -35,8 +36,10 @@ func main() {
 		err = crane(os.Args[2], os.Args[3], os.Args[4], os.Args[5])
 	case len(os.Args) == 6 && os.Args[1] == "layout":
 		err = layout(os.Args[2], os.Args[3], os.Args[4], os.Args[5])
+	case len(os.Args) == 5 && os.Args[1] == "push":
+		err = pushMany(os.Args[2], os.Args[3], os.Args[4], os.Stdout)
 	default:
-		err = fmt.Errorf("usage: e2eimages crane ARCHIVE REF NAME OUT | layout DIR NAME LAYERS SIZE")
+		err = fmt.Errorf("usage: e2eimages crane ARCHIVE REF NAME OUT | layout DIR NAME LAYERS SIZE | push REPO COUNT JOBS")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2eimages:", err)
