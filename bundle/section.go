@@ -19,6 +19,16 @@ type frames struct {
 	ra       io.ReaderAt
 	table    seekable.SeekTable
 	inflated *atomic.Int64
+	// checked is nil unless sections check what they decode (OffsetTar):
+	// then each frame's checksum and length are checked when it is read
+	// to its end, and checked records which frames were.
+	checked []atomic.Bool
+	failed  atomic.Pointer[error] // the first check that failed
+	// idle keeps the decoders of checked frames, which a long pass reuses
+	// from first to last frame: a sync.Pool drops them at every garbage
+	// collection, and reallocating their windows makes the heap, and the
+	// RSS, creep up with the archive's size.
+	idle chan *zstd.Decoder
 }
 
 // Decoders and input buffers are shared by every section of every archive.
@@ -50,7 +60,11 @@ func (f *frames) section(off, n int64) io.ReadSeekCloser {
 
 func (s *section) Read(p []byte) (int, error) {
 	if s.pos >= s.n {
+		err := s.endFrame()
 		s.release()
+		if err != nil {
+			return 0, err
+		}
 		return 0, io.EOF
 	}
 	abs := uint64(s.off + s.pos)
@@ -69,9 +83,9 @@ func (s *section) Read(p []byte) (int, error) {
 	s.f.inflated.Add(int64(n))
 	if err != nil {
 		s.release()
-		return n, fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, s.frame.ID, s.frame.CompressedOffset, noEOF(err))
+		return n, s.f.fail(fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, s.frame.ID, s.frame.CompressedOffset, noEOF(err)))
 	}
-	if s.pos == s.n {
+	if s.pos == s.n && s.f.checked == nil {
 		s.release() // the decoder is not idle until Close
 	}
 	return n, nil
@@ -86,6 +100,9 @@ func (s *section) seekFrame(abs uint64) error {
 		return nil
 	}
 	if s.dec == nil || abs < here || abs >= s.frame.DecompressedOffset+uint64(s.frame.DecompressedSize) {
+		if err := s.endFrame(); err != nil {
+			return err
+		}
 		return s.open(abs)
 	}
 	n, err := io.CopyN(io.Discard, s.dec, int64(abs-here))
@@ -93,7 +110,7 @@ func (s *section) seekFrame(abs uint64) error {
 	s.f.inflated.Add(n)
 	if err != nil {
 		s.release()
-		return fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, s.frame.ID, s.frame.CompressedOffset, noEOF(err))
+		return s.f.fail(fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, s.frame.ID, s.frame.CompressedOffset, noEOF(err)))
 	}
 	return nil
 }
@@ -136,7 +153,10 @@ func (s *section) next() error {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = errors.New("frame is longer than the table says")
 		}
-		return fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, s.frame.ID, s.frame.CompressedOffset, err)
+		return s.f.fail(fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, s.frame.ID, s.frame.CompressedOffset, err))
+	}
+	if s.f.checked != nil {
+		s.f.checked[s.frame.ID].Store(true)
 	}
 	e, ok := s.f.table.EntryByID(s.frame.ID + 1)
 	if !ok {
@@ -149,14 +169,9 @@ func (s *section) next() error {
 // start points the decoder at frame e's compressed bytes.
 func (s *section) start(e seekable.FrameOffsetEntry) error {
 	if s.dec == nil {
-		d, ok := frameDecoders.Get().(*zstd.Decoder)
-		if !ok {
-			var err error
-			d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxZstdWindow),
-				zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.IgnoreChecksum(true))
-			if err != nil {
-				return err
-			}
+		d, err := s.f.decoder()
+		if err != nil {
+			return err
 		}
 		s.dec, s.in = d, frameInputs.Get().(*bufio.Reader)
 	}
@@ -169,6 +184,33 @@ func (s *section) start(e seekable.FrameOffsetEntry) error {
 	return nil
 }
 
+// decoder takes a decoder from the pool for these frames.
+func (f *frames) decoder() (*zstd.Decoder, error) {
+	if f.idle != nil {
+		select {
+		case d := <-f.idle:
+			return d, nil
+		default:
+		}
+	} else if d, ok := frameDecoders.Get().(*zstd.Decoder); ok {
+		return d, nil
+	}
+	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxZstdWindow),
+		zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.IgnoreChecksum(f.checked == nil))
+}
+
+// putDecoder keeps a decoder for the next section.
+func (f *frames) putDecoder(d *zstd.Decoder) {
+	if f.idle == nil {
+		frameDecoders.Put(d)
+		return
+	}
+	select {
+	case f.idle <- d:
+	default:
+	}
+}
+
 // release returns the decoder and buffer to their pools.
 func (s *section) release() {
 	if s.dec == nil {
@@ -176,7 +218,7 @@ func (s *section) release() {
 	}
 	s.dec.Reset(nil)
 	s.in.Reset(nil)
-	frameDecoders.Put(s.dec)
+	s.f.putDecoder(s.dec)
 	frameInputs.Put(s.in)
 	s.dec, s.in = nil, nil
 }
@@ -198,12 +240,60 @@ func (s *section) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
+// Close releases the decoder. Where frames are checked, it first reads
+// the rest of the frame the section ended in, so that it is checked too.
 func (s *section) Close() error {
+	err := s.endFrame()
 	s.release()
-	return nil
+	return err
 }
 
 // plainSection is a section of a source without frames to stream.
 type plainSection struct{ *io.SectionReader }
 
 func (plainSection) Close() error { return nil }
+
+// endFrame reads the rest of the open frame, where frames are checked, so
+// that its checksum and length are checked and it is marked checked.
+func (s *section) endFrame() error {
+	if s.f.checked == nil || s.dec == nil {
+		return nil
+	}
+	// One byte past what the table says, to catch a longer frame without
+	// decoding all of it.
+	left := int64(s.frame.DecompressedSize) - s.at
+	n, err := io.CopyN(io.Discard, s.dec, left+1)
+	s.f.inflated.Add(n)
+	id := s.frame.ID
+	switch {
+	case errors.Is(err, io.EOF) && n == left:
+		err = nil
+		s.f.checked[id].Store(true)
+	case err == nil || errors.Is(err, io.EOF):
+		err = fmt.Errorf("frame holds %d bytes, the table says %d", s.at+n, s.frame.DecompressedSize)
+	}
+	s.release()
+	if err != nil {
+		return s.f.fail(fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, id, s.frame.CompressedOffset, err))
+	}
+	return nil
+}
+
+// checkFrame decodes frame id whole, checking it.
+func (f *frames) checkFrame(id int64) error {
+	e, ok := f.table.EntryByID(id)
+	if !ok {
+		return f.fail(fmt.Errorf("%w: no frame %d", ErrBadSeekTable, id))
+	}
+	s := &section{f: f, off: int64(e.DecompressedOffset), n: int64(e.DecompressedSize)}
+	if err := s.start(e); err != nil {
+		return f.fail(err)
+	}
+	return s.endFrame()
+}
+
+// fail records the first check that failed, and returns err.
+func (f *frames) fail(err error) error {
+	f.failed.CompareAndSwap(nil, &err)
+	return err
+}

@@ -13,7 +13,8 @@
 #   4. list a bundle: `ferry list` against pulling manifest.json out of a
 #      manifest-last .tar.zst: bsdtar -xqOf on the file (the fastest way,
 #      stopping at the match), and zstd -dc | bsdtar -xOf -
-#   5. verify a bundle: `ferry verify` against zstd -dc | sha256sum
+#   5. verify a bundle: `ferry verify` (full, and --digests-only) against
+#      zstd -dc | sha256sum (scripts/lib/bench-verify.sh)
 #   6. push a multi-image bundle into a fresh registry: `ferry push` against
 #      skopeo copy docker-archive:…:@N and crane push per image
 #   7. serve a bundle's blobs: `ferry serve` on the .tar.zst against
@@ -80,6 +81,8 @@ source scripts/lib/bench.sh
 source scripts/lib/bench-push-serve.sh
 # shellcheck source=lib/bench-compress.sh
 source scripts/lib/bench-compress.sh
+# shellcheck source=lib/bench-verify.sh
+source scripts/lib/bench-verify.sh
 # shellcheck source=lib/bench-sizes.sh
 source scripts/lib/bench-sizes.sh
 # shellcheck source=lib/bench-scale.sh
@@ -435,19 +438,8 @@ bench_list() {
 	note "list: ferry list read $read decompressed bytes of $(bench_fmt_bytes "$(stat -c %s "$bundle")") $(basename "$bundle")"
 }
 
-bench_verify() {
-	local bundle=$1 run
-	for ((run = 1; run <= BENCH_RUNS; run++)); do
-		bench_say "verify: run $run/$BENCH_RUNS"
-		bench_reset
-		bench_step "$ferry" verify "$bundle"
-		bench_record verify.ferry "$(stat -c %s "$bundle")" -
-		bench_reset
-		# shellcheck disable=SC2016 # $1 is for the inner shell
-		bench_step bash -c 'zstd -dcq "$1" | sha256sum' _ "$bundle"
-		bench_record verify.pipe "$(stat -c %s "$bundle")" -
-	done
-}
+# bench_verify BUNDLE : both verify modes against zstd -dc | sha256sum.
+bench_verify() { bench_verify_runs verify "$1"; }
 
 # ----------------------------------------------------------------- report
 
@@ -512,9 +504,7 @@ core_report() {
 	bench_has list.bsdtar && printf '  %-44s %s\n' "bsdtar -xqOf/ferry run by run (min/med/max):" "$(bench_run_ratios list.bsdtar list.ferry wall)"
 	ratio "zstd -dc | bsdtar/ferry (speed-up):" list.pipe list.ferry wall
 	if [ "$have_verify" = 1 ]; then
-		row "verify: ferry verify" verify.ferry
-		row "verify: zstd -dc | sha256sum" verify.pipe
-		ratio "ferry/pipeline:" verify.ferry verify.pipe
+		verify_rows verify verify
 	else
 		skipped "verify: ferry verify" "skipped: ferry verify not built"
 	fi
@@ -542,7 +532,7 @@ report() {
 	echo
 	if want core; then core_report; fi
 	if want push || want serve; then push_serve_report; fi
-	if want sizes; then sizes_report; fi
+	if want sizes; then sizes_report; verify_sizes_report; fi
 	if want scale; then scale_report; fi
 	if want compress; then compress_report; fi
 	echo

@@ -3,7 +3,9 @@ package verify_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"testing"
@@ -16,9 +18,9 @@ import (
 	"github.com/rancher/ferry/bundle/verify/verifytest"
 )
 
-// benchBundle is ~150 MB: 8 images of 3 layers, each layer 12 MiB of tar
-// (half random, half zeros) gzipped to ~6 MiB, like real layers in size.
-var benchBundle = sync.OnceValues(func() ([]byte, error) {
+// benchImages are 8 images of 3 layers, each layer 12 MiB of tar (half
+// random, half words) gzipped to ~6 MiB, like real layers in size.
+var benchImages = sync.OnceValues(func() ([]bundle.Image, verifytest.Blobs) {
 	blobs := verifytest.Blobs{}
 	var images []bundle.Image
 	seed := int64(100)
@@ -31,8 +33,23 @@ var benchBundle = sync.OnceValues(func() ([]byte, error) {
 		name := fmt.Sprintf("docker.io/rancher/bench-%d:v1", i)
 		images = append(images, verifytest.Image(name, "v1", v1.Platform{OS: "linux", Architecture: "amd64"}, layers, blobs))
 	}
+	return images, blobs
+})
+
+// benchBundle is the ~150 MB bundle of benchImages as a plain tar.
+var benchBundle = sync.OnceValues(func() ([]byte, error) {
+	images, blobs := benchImages()
 	var buf bytes.Buffer
 	err := bundle.Write(context.Background(), &buf, images, blobs)
+	return buf.Bytes(), err
+})
+
+// benchFerryZstd is the same bundle as ferry writes it: zstd with a seek
+// table, each layer in frames of its own.
+var benchFerryZstd = sync.OnceValues(func() ([]byte, error) {
+	images, blobs := benchImages()
+	var buf bytes.Buffer
+	err := bundle.Write(context.Background(), &buf, images, blobs, bundle.WithCompression(bundle.Zstd, 0))
 	return buf.Bytes(), err
 })
 
@@ -116,4 +133,46 @@ func BenchmarkVerifyBigLayers(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkVerifyModes reports MB/s of a ferry .tar.zst for each mode, read
+// as a file (by offset) and as a pipe (one stream), and for the reference
+// that `zstd -dc | sha256sum` stands for: decompressing the stream and
+// hashing it, in one goroutine.
+func BenchmarkVerifyModes(b *testing.B) {
+	data, err := benchFerryZstd()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []verify.Mode{verify.ModeFull, verify.ModeDigests} {
+		for _, how := range []string{"file", "pipe"} {
+			b.Run(fmt.Sprintf("%s/%s", mode, how), func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					var r io.Reader = bytes.NewReader(data)
+					if how == "pipe" {
+						r = io.MultiReader(r) // neither io.ReaderAt nor io.Seeker
+					}
+					rep, err := verify.Archive(context.Background(), r, verify.WithMode(mode))
+					if err != nil || !rep.OK() || rep.Mode != mode {
+						b.Fatalf("%v %+v", err, rep.Problems())
+					}
+				}
+			})
+		}
+	}
+	b.Run("reference/zstd-sha256", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			rc, _, err := bundle.Decompress(bytes.NewReader(data))
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := sha256.New()
+			if _, err := io.Copy(h, rc); err != nil {
+				b.Fatal(err)
+			}
+			rc.Close()
+		}
+	})
 }

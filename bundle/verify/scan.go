@@ -43,7 +43,7 @@ func (e *vEntry) regular() bool { return e.typ == tar.TypeReg }
 // scan makes the one pass over the archive. It returns true when the archive
 // could not be read to its end, which leaves nothing sound to cross-check.
 func (v *verifier) scan(ctx context.Context, src *sourceReader) (fatal bool) {
-	pool := inflate.NewPool(inflate.Options{Jobs: v.o.jobs, MaxExpansion: v.o.maxExpansion, SpillDir: v.o.spillDir, MaxSpill: v.o.maxSpill})
+	pool := inflate.NewPool(inflate.Options{DigestsOnly: v.o.mode == ModeDigests, Jobs: v.o.jobs, MaxExpansion: v.o.maxExpansion, SpillDir: v.o.spillDir, MaxSpill: v.o.maxSpill})
 	defer pool.StopOn(ctx)()
 	defer func() {
 		if fatal {
@@ -65,15 +65,25 @@ func (v *verifier) scan(ctx context.Context, src *sourceReader) (fatal bool) {
 	}
 	pool.Wait()
 	v.drainTail(r)
+	if v.seek == nil {
+		return false
+	}
+	// A damaged frame fails a loader that decompresses the whole archive,
+	// whatever it holds: so does it here, as it does a stream.
+	if err := v.seek.CheckFrames(ctx); err != nil {
+		v.fail("archive", "", "zstd: %v", err)
+		return true
+	}
 	return false
 }
 
 // open returns the tar stream, and a func to call when done with it, which
 // records the bytes read.
 func (v *verifier) open(src *sourceReader) (io.Reader, func(), error) {
-	if v.seek = seekableTar(src); v.seek != nil {
-		v.rep.Compression = bundle.None
-		return v.seek, func() { v.rep.Bytes, _ = v.seek.Seek(0, io.SeekCurrent) }, nil
+	if v.seek = offsetTar(src); v.seek != nil {
+		v.rep.Compression = v.seek.Compression()
+		tr := v.seek.Section(0, v.seek.Size())
+		return tr, func() { v.rep.Bytes, _ = tr.Seek(0, io.SeekCurrent); tr.Close() }, nil
 	}
 	rc, comp, err := bundle.Decompress(src)
 	if err != nil {
@@ -186,7 +196,7 @@ func (v *verifier) archiveError(err error, s *tarscan.Scanner) {
 // everything else to a hashing worker.
 func (v *verifier) readEntry(ctx context.Context, s *tarscan.Scanner, te *tarscan.Entry, e *vEntry, pool *inflate.Pool) error {
 	buf := inflate.GetChunk()
-	n, err := fillEntry(s, *buf)
+	n, err := fillEntry(s, (*buf)[:v.firstRead()])
 	if err != nil && !errors.Is(err, io.EOF) {
 		inflate.PutChunk(buf)
 		return err

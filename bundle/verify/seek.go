@@ -1,20 +1,21 @@
 package verify
 
 import (
-	"bufio"
-	"bytes"
 	"io"
 
 	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/bundle/verify/internal/inflate"
 	"github.com/rancher/ferry/reorder/tarscan"
 )
 
-// seekableTar returns the archive as a section reader when it is a plain
-// tar that can be read at any offset, so that layers need not wait for the
-// tar reader: each is read from its own offset by a worker, while the tar
-// reader seeks past it. It returns nil for compressed archives, whose
-// offsets mean nothing, and for pipes, leaving src's offset where it was.
-func seekableTar(src *sourceReader) *io.SectionReader {
+// offsetTar returns the archive's tar stream for reading by offset when it
+// is a file (an io.ReaderAt and io.Seeker) holding a plain tar or a zstd
+// stream with a seek table, a ferry bundle: each layer is then read, and
+// its frames decoded, by a worker of its own from its offset, while the tar
+// reader seeks past it, so no single stream holds every layer up. It
+// returns nil for gzip and table-less zstd, whose offsets mean nothing,
+// and for pipes, leaving src's offset where it was.
+func offsetTar(src *sourceReader) *bundle.OffsetTar {
 	sk, ok := src.r.(io.Seeker)
 	if _, at := src.r.(io.ReaderAt); !ok || !at {
 		return nil
@@ -27,22 +28,29 @@ func seekableTar(src *sourceReader) *io.SectionReader {
 	if _, back := sk.Seek(base, io.SeekStart); err != nil || back != nil || end < base {
 		return nil
 	}
-	head := make([]byte, 4)
-	n, _ := src.ReadAt(head, base)
-	// bundle's detection, so that a zstd stream opening with a skippable
-	// frame (pzstd's) is zstd here too.
-	if c, err := bundle.DetectCompression(bufio.NewReader(bytes.NewReader(head[:n]))); err != nil || c != bundle.None {
-		return nil
+	t, err := bundle.OpenOffsetTar(io.NewSectionReader(src, base, end-base), end-base)
+	if err != nil {
+		return nil // read as a stream, which reports what is wrong
 	}
-	return io.NewSectionReader(src, base, end-base)
+	return t
+}
+
+// firstRead is how much of an entry the tar reader reads itself: enough
+// to tell metadata from a layer, when a worker reads the rest by offset,
+// and a whole chunk otherwise.
+func (v *verifier) firstRead() int {
+	if v.seek != nil {
+		return inflate.SniffLen
+	}
+	return inflate.ChunkSize
 }
 
 // sectionFor returns the rest of te, past the n bytes the scanner has
 // read, as a reader of its own, or nil to read it through the scanner:
-// when the archive is not read by offset, when the entry ends in its first
-// chunk, or when it runs past the end of the archive, so that the scanner
+// when the archive is not read by offset, when the entry ends in what was
+// read, or when it runs past the end of the archive, so that the scanner
 // reports the truncation where it is.
-func (v *verifier) sectionFor(te *tarscan.Entry, n int) *io.SectionReader {
+func (v *verifier) sectionFor(te *tarscan.Entry, n int) io.ReadCloser {
 	size := te.Size()
 	if v.seek == nil || size <= int64(n) {
 		return nil
@@ -50,5 +58,5 @@ func (v *verifier) sectionFor(te *tarscan.Entry, n int) *io.SectionReader {
 	if te.DataOffset+size > v.seek.Size() {
 		return nil
 	}
-	return io.NewSectionReader(v.seek, te.DataOffset+int64(n), size-int64(n))
+	return v.seek.Section(te.DataOffset+int64(n), size-int64(n))
 }

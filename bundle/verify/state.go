@@ -2,10 +2,10 @@ package verify
 
 import (
 	"fmt"
-	"io"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/rancher/ferry/bundle"
 	"github.com/rancher/ferry/bundle/verify/internal/inflate"
 )
 
@@ -19,7 +19,7 @@ type verifier struct {
 	firstBulk string            // the first entry that is not metadata
 	outOfOrd  string            // the first metadata entry after firstBulk
 	current   string            // the entry being read, for errors
-	seek      *io.SectionReader // the archive, when read by offset
+	seek      *bundle.OffsetTar // the archive, when read by offset
 	localErr  error             // a spill file failed us
 	spilled   inflate.Stats
 
@@ -36,7 +36,7 @@ type verifier struct {
 }
 
 func newVerifier(o options) *verifier {
-	return &verifier{o: o, rep: &Report{MetadataFirst: true}, entries: map[string]*vEntry{},
+	return &verifier{o: o, rep: &Report{Mode: o.mode, MetadataFirst: true}, entries: map[string]*vEntry{},
 		byManifest: map[v1.Hash]*vImage{}, diffSeen: map[string]bool{}}
 }
 

@@ -105,6 +105,7 @@ type ImageResult struct {
 
 // Report is the outcome of Archive.
 type Report struct {
+	Mode          Mode               `json:"mode"`
 	Compression   bundle.Compression `json:"compression"`
 	Format        string             `json:"format"`
 	MetadataFirst bool               `json:"metadataFirst"`
@@ -150,6 +151,7 @@ var ErrInvalidOption = errors.New("invalid option")
 type Option func(*options) error
 
 type options struct {
+	mode         Mode
 	strict       bool
 	allowExtra   bool
 	jobs         int
@@ -159,6 +161,37 @@ type options struct {
 	platform     *platform.Target
 	spillDir     string
 	maxSpill     int64
+}
+
+// Mode is how much of each layer Archive reads: what the check costs and
+// what it proves.
+type Mode string
+
+const (
+	// ModeFull checks everything ModeDigests does and decompresses every
+	// gzip or zstd layer to check it against its config's diff_id: what a
+	// loader checks when it unpacks the layer. Its cost is a decompression
+	// of every layer, several times the CPU of the digest pass, spread over
+	// WithJobs cores.
+	ModeFull Mode = "full"
+	// ModeDigests checks the tar structure, every blob's digest and size,
+	// and the metadata (index.json, manifest.json, repositories, configs,
+	// expected images and platforms), but does not decompress layers, so
+	// compressed layers' diff_ids are not checked (an uncompressed layer's
+	// diff_id is its digest, so it is). It costs one hash of the archive's
+	// bytes, as `crane validate --fast` does for an image.
+	ModeDigests Mode = "digests"
+)
+
+// WithMode sets what Archive checks: ModeFull (the default) or ModeDigests.
+func WithMode(m Mode) Option {
+	return func(o *options) error {
+		if m != ModeFull && m != ModeDigests {
+			return fmt.Errorf("%w: mode %q: use %q or %q", ErrInvalidOption, m, ModeFull, ModeDigests)
+		}
+		o.mode = m
+		return nil
+	}
 }
 
 // WithStrict makes an archive that is not metadata-first a failure rather
@@ -252,7 +285,7 @@ func Archive(ctx context.Context, r io.Reader, opts ...Option) (*Report, error) 
 }
 
 func run(ctx context.Context, r io.Reader, opts []Option) (*verifier, error) {
-	o := options{jobs: runtime.GOMAXPROCS(0), maxExpansion: 100, maxSpill: DefaultMaxSpill}
+	o := options{mode: ModeFull, jobs: runtime.GOMAXPROCS(0), maxExpansion: 100, maxSpill: DefaultMaxSpill}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, fmt.Errorf("%w: nil", ErrInvalidOption)

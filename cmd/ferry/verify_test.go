@@ -163,3 +163,39 @@ func TestVerifyCmdJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyCmdModes: both reports say which mode ran, and a layer whose
+// digest is right but whose diff_id is not fails only the full mode.
+func TestVerifyCmdModes(t *testing.T) {
+	tc := corpusCase(t, "wrong diff_id")
+	archive := writeTemp(t, "diffid.tar", tc.Data)
+	for _, m := range []struct {
+		args        []string
+		code        int
+		text, jmode string
+	}{
+		{nil, 1, "mode: full (", "full"},
+		{[]string{"--digests-only"}, 0, "mode: digests only (", "digests"},
+	} {
+		code, out, errOut := ferryVerify(t, append([]string{archive}, m.args...)...)
+		if code != m.code || !strings.Contains(out, m.text) {
+			t.Fatalf("%v: exit %d (want %d), want %q:\n%s%s", m.args, code, m.code, m.text, out, errOut)
+		}
+		_, out, _ = ferryVerify(t, append([]string{archive, "--format", "json"}, m.args...)...)
+		var rep struct{ Mode string }
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Mode != m.jmode {
+			t.Fatalf("%v: JSON mode %q (%v), want %q", m.args, rep.Mode, err, m.jmode)
+		}
+	}
+}
+
+func corpusCase(t *testing.T, name string) verifytest.Case {
+	t.Helper()
+	for _, tc := range verifytest.Corpus() {
+		if tc.Name == name {
+			return tc
+		}
+	}
+	t.Fatalf("no corpus case %q", name)
+	return verifytest.Case{}
+}

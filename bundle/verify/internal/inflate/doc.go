@@ -4,7 +4,9 @@
 //
 // A tar stream cannot be read out of order, so a layer whose inflater falls
 // behind spills to a temp file while a worker slot is idle, within a byte
-// budget, rather than hold every later layer up. A plain tar file is read
-// by offset instead (OpenAt), each layer by its own worker. Memory is
-// bounded by jobs × a few chunks; no layer is ever held whole in memory.
+// budget, rather than hold every later layer up. An archive that can be read
+// by offset (a plain tar file, a zstd file with a seek table) is read so
+// instead (OpenAt), each layer by its own worker, which hashes, inflates and
+// hashes again in one goroutine. Memory is bounded by jobs × a few chunks
+// and decoders; no layer is ever held whole in memory.
 package inflate

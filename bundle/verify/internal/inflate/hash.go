@@ -9,13 +9,8 @@ import (
 	"hash"
 	"io"
 	"strings"
-	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-
-	"github.com/rancher/ferry/bundle"
 )
 
 // ErrDecompressionBomb is a layer that expands past the bound for its size.
@@ -25,29 +20,21 @@ var ErrDecompressionBomb = errors.New("layer expands too much")
 // hashes them (the digest) and queues them to an inflater, which queues its
 // output to a hasher (the diff_id). Several layers are in flight at once:
 // a layer whose inflater falls behind spills to a temp file rather than
-// hold the single tar stream up (see layerQueue), and a plain tar file is
-// read by offset, each layer by its own worker (see OpenAt). Memory is
-// bounded by jobs × (queueDepth + outDepth) × ChunkSize; no layer is
-// ever held whole in memory.
+// hold the single tar stream up (see layerQueue). An archive read by
+// offset needs no pipeline: each layer has a worker of its own (see
+// OpenAt). Memory is bounded by jobs × (queueDepth + outDepth + 4) ×
+// ChunkSize; no layer is ever held whole in memory.
 const (
 	// ChunkSize is the size of the chunks GetChunk returns.
 	ChunkSize  = 256 << 10
 	queueDepth = 8
-	outDepth   = 4
+	outDepth   = 2
 	// expansionFloor lets small layers expand freely: a few MB of gzipped
 	// zeros (a preallocated file) is a legitimate layer.
 	expansionFloor = 256 << 20
 	// SniffLen is how many first bytes of a blob Sniff looks at.
 	SniffLen = 512
 )
-
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
-
-// GetChunk returns a buffer of ChunkSize bytes from a shared pool.
-func GetChunk() *[]byte { return chunkPool.Get().(*[]byte) }
-
-// PutChunk gives a buffer from GetChunk back.
-func PutChunk(b *[]byte) { chunkPool.Put(b) }
 
 // Kind is how a blob's bytes are encoded, as far as diff_ids go.
 type Kind string
@@ -114,27 +101,27 @@ func sha256Of(h hash.Hash) v1.Hash {
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
 }
 
-func layerDiffID(r io.Reader, kind Kind, limit int64) (v1.Hash, int64, error) {
-	var zr io.Reader
-	switch kind {
-	case KindGzip:
-		gr, err := gzip.NewReader(r)
-		if err != nil {
-			return v1.Hash{}, 0, fmt.Errorf("gzip: %w", err)
-		}
-		defer gr.Close()
-		zr = gr
-	case KindZstd:
-		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(bundle.MaxZstdWindow), zstd.WithDecoderMaxMemory(bundle.MaxZstdWindow))
-		if err != nil {
-			return v1.Hash{}, 0, fmt.Errorf("zstd: %w", err)
-		}
-		defer d.Close()
-		zr = d
+// layerDiffID inflates r and hashes what comes out: on a goroutine of its
+// own when piped, so that a layer streamed through a queue uses two cores.
+func layerDiffID(r io.Reader, kind Kind, limit int64, piped bool) (v1.Hash, int64, error) {
+	zr, done, err := inflater(r, kind)
+	if err != nil {
+		return v1.Hash{}, 0, fmt.Errorf("%s: %w", kind, err)
 	}
-	h := newPipedHash()
-	n, err := io.Copy(h, io.LimitReader(zr, limit+1))
-	sum := h.Sum()
+	defer done()
+	var n int64
+	var sum v1.Hash
+	if piped {
+		h := newPipedHash()
+		n, err = io.Copy(h, io.LimitReader(zr, limit+1))
+		sum = h.Sum()
+	} else {
+		buf := GetChunk()
+		h := sha256.New()
+		n, err = io.CopyBuffer(h, io.LimitReader(zr, limit+1), *buf)
+		PutChunk(buf)
+		sum = sha256Of(h)
+	}
 	switch {
 	case err != nil && strings.HasPrefix(err.Error(), string(kind)):
 		return v1.Hash{}, n, fmt.Errorf("%w after %d bytes", err, n)
@@ -188,6 +175,30 @@ func (p *pipedHash) Write(b []byte) (int, error) {
 		}
 	}
 	return written, nil
+}
+
+// ReadFrom reads r to its end straight into chunks for the hasher, which
+// io.Copy prefers to Write: it saves copying every inflated byte through
+// io.Copy's buffer.
+func (p *pipedHash) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if p.cur == nil {
+			p.cur, p.n = GetChunk(), 0
+		}
+		k, err := r.Read((*p.cur)[p.n:])
+		p.n += k
+		total += int64(k)
+		if p.n == len(*p.cur) {
+			p.flush()
+		}
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 func (p *pipedHash) flush() {

@@ -1,7 +1,6 @@
 package inflate
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -16,6 +15,7 @@ const DefaultMaxSpill = 2 << 30
 
 // Options configure a Pool.
 type Options struct {
+	DigestsOnly  bool   // hash blobs only: inflate nothing, learn no diff_ids
 	Jobs         int    // layers inflated (or hashed by offset) at once; at least 1
 	MaxExpansion int64  // a layer may expand to max(256 MiB, MaxExpansion × its size)
 	SpillDir     string // where layers that fall behind are spilled ("" is os.TempDir())
@@ -42,9 +42,10 @@ type Stats struct {
 // readable wakes inflaters waiting for bytes, writable the reader waiting
 // for room.
 type Pool struct {
-	sem   chan struct{}
-	wg    sync.WaitGroup
-	ratio int64
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	ratio   int64
+	digests bool // see Options.DigestsOnly
 
 	mu         sync.Mutex
 	readable   sync.Cond
@@ -62,7 +63,7 @@ type Pool struct {
 // NewPool returns a pool for one archive.
 func NewPool(o Options) *Pool {
 	o.Jobs = max(o.Jobs, 1)
-	p := &Pool{sem: make(chan struct{}, o.Jobs), ratio: o.MaxExpansion, spillDir: o.SpillDir, maxSpill: o.MaxSpill,
+	p := &Pool{sem: make(chan struct{}, o.Jobs), ratio: o.MaxExpansion, digests: o.DigestsOnly, spillDir: o.SpillDir, maxSpill: o.MaxSpill,
 		spillSlots: min(o.Jobs, runtime.GOMAXPROCS(0))}
 	p.readable.L, p.writable.L = &p.mu, &p.mu
 	return p
@@ -148,7 +149,7 @@ type Stream struct {
 // goes to res, which may be read once the pool is done (Wait).
 func (p *Pool) Open(res *Result, size int64, head []byte) *Stream {
 	kind := Sniff(head[:min(len(head), SniffLen)])
-	if kind != KindGzip && kind != KindZstd {
+	if !p.inflates(kind) {
 		return p.stream(res, size, kind, false)
 	}
 	p.acquire()
@@ -159,7 +160,7 @@ func (p *Pool) Open(res *Result, size int64, head []byte) *Stream {
 // inflater, which frees the caller's slot when done.
 func (p *Pool) stream(res *Result, size int64, kind Kind, spill bool) *Stream {
 	s := &Stream{res: res, size: size, kind: kind, digest: sha256.New()}
-	if kind != KindGzip && kind != KindZstd {
+	if !p.inflates(kind) {
 		return s
 	}
 	s.q = p.newQueue(spill)
@@ -168,11 +169,18 @@ func (p *Pool) stream(res *Result, size int64, kind Kind, spill bool) *Stream {
 	go func() {
 		defer p.wg.Done()
 		defer p.release()
-		id, n, err := layerDiffID(bufio.NewReaderSize(s.q, inflateBuf), kind, limit)
+		in, done := inflateInput(s.q)
+		id, n, err := layerDiffID(in, kind, limit, true)
 		s.q.finish()
+		done()
 		res.Diff = Diff{ID: id, Err: err, Expanded: n}
 	}()
 	return s
+}
+
+// inflates says whether a blob of kind gets an inflater.
+func (p *Pool) inflates(kind Kind) bool {
+	return !p.digests && (kind == KindGzip || kind == KindZstd)
 }
 
 // Send hashes (*buf)[:n] and passes it on; the stream owns buf, which
