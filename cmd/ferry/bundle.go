@@ -86,7 +86,7 @@ func (o *bundleOptions) run(cmd *cobra.Command, args []string) error {
 	if err := o.format.check(); err != nil {
 		return err
 	}
-	lowerGCTarget()
+	defer lowerGCTarget()()
 	refs, err := o.refs(cmd, args)
 	if err != nil {
 		return err
@@ -246,9 +246,12 @@ func readImageList(cmd *cobra.Command, path string) ([]string, error) {
 // growth, unless GOGC says otherwise. A bundle keeps every image's
 // manifest, config and descriptors until it is written, so the live heap
 // grows with the image list, and at the default target a run of thousands
-// of images would hold as much garbage again.
-func lowerGCTarget() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(50)
+// of images would hold as much garbage again. It returns the undo, so
+// that commands run in one process (tests, an embedding tool) keep theirs.
+func lowerGCTarget() (restore func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
 	}
+	old := debug.SetGCPercent(50)
+	return func() { debug.SetGCPercent(old) }
 }
