@@ -187,6 +187,15 @@ func (c *Compressor) Cut() {
 	}
 }
 
+// metadata marks what is written from now on, up to the next EndFrame, as
+// a bundle's metadata section, which content-based zstd compresses with
+// less memory than layers.
+func (c *Compressor) metadata(on bool) {
+	if c.pz != nil {
+		c.pz.metadata(on)
+	}
+}
+
 // Seekable reports whether the stream ends with a seek table.
 func (c *Compressor) Seekable() bool { return c.pz != nil }
 

@@ -53,6 +53,7 @@ func Write(ctx context.Context, w io.Writer, images []Image, blobs Blobs, opts .
 		return err
 	}
 	tw := tar.NewWriter(cw)
+	cw.metadata(nmeta > 0)
 	for i, r := range records {
 		if i == nmeta {
 			if err := endMetadata(tw, cw); err != nil {
@@ -75,7 +76,11 @@ func endMetadata(tw *tar.Writer, cw *Compressor) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	return cw.EndFrame()
+	if err := cw.EndFrame(); err != nil {
+		return err
+	}
+	cw.metadata(false)
+	return nil
 }
 
 func header(r record) *tar.Header {

@@ -26,6 +26,8 @@ const (
 	samples         = 4
 	sampleSize      = 16 << 10
 	compressesBelow = 90
+	// metaWindow is the window of the metadata section's frames.
+	metaWindow = 8 << 20
 )
 
 // strongStream writes long-window frames straight to dst, counting what
@@ -33,6 +35,9 @@ const (
 type strongStream struct {
 	dst     io.Writer
 	enc     *zstd.Encoder // made on first use
+	metaEnc *zstd.Encoder // made on first use, for the metadata section
+	cur     *zstd.Encoder // the open frame's: enc or metaEnc
+	meta    bool          // frames begun now are metadata; set between frames
 	sampler *zstd.Encoder
 	scratch []byte
 	out     int64 // bytes written to dst, for the frame's compressed size
@@ -86,7 +91,7 @@ func (s *strongStream) write(b []byte, t *seekTable) error {
 			return err
 		}
 	}
-	if _, err := s.enc.Write(b); err != nil {
+	if _, err := s.cur.Write(b); err != nil {
 		return err
 	}
 	s.hash.Write(b)
@@ -95,19 +100,38 @@ func (s *strongStream) write(b []byte, t *seekTable) error {
 }
 
 func (s *strongStream) begin() error {
-	if s.enc == nil {
-		enc, err := zstd.NewWriter(s, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
-			zstd.WithWindowSize(MaxZstdWindow), zstd.WithEncoderCRC(true), zstd.WithEncoderConcurrency(2))
-		if err != nil {
-			return err
-		}
-		s.enc = enc
-	} else {
-		s.enc.Reset(s)
+	enc, err := s.encoder()
+	if err != nil {
+		return err
 	}
+	s.cur = enc
 	s.start, s.in, s.open = s.out, 0, true
 	s.hash.Reset()
 	return nil
+}
+
+// encoder is the encoder for a new frame, reset to write to s. The
+// metadata section (index.json, manifest.json, manifests and configs) is
+// JSON that repeats itself at short range, and it is all there is to
+// compress in a bundle of many small images; the strongest level with the
+// full window would hold its match tables and a history of twice the
+// window for the whole run, which for thousands of images is more memory
+// than everything else the bundle needs, for a few percent of output.
+func (s *strongStream) encoder() (*zstd.Encoder, error) {
+	p, opts := &s.enc, []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithWindowSize(MaxZstdWindow), zstd.WithEncoderConcurrency(2)}
+	if s.meta {
+		p, opts = &s.metaEnc, []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithWindowSize(metaWindow), zstd.WithEncoderConcurrency(1)}
+	}
+	if *p != nil {
+		(*p).Reset(s)
+		return *p, nil
+	}
+	enc, err := zstd.NewWriter(s, append(opts, zstd.WithEncoderCRC(true))...)
+	if err != nil {
+		return nil, err
+	}
+	*p = enc
+	return enc, nil
 }
 
 // end finishes the open frame, if any, and enters it in the seek table.
@@ -116,7 +140,7 @@ func (s *strongStream) end(t *seekTable) error {
 		return nil
 	}
 	s.open = false
-	if err := s.enc.Close(); err != nil {
+	if err := s.cur.Close(); err != nil {
 		return err
 	}
 	return t.add(s.out-s.start, s.in, s.hash.Sum64())
@@ -125,8 +149,10 @@ func (s *strongStream) end(t *seekTable) error {
 // close releases the encoders; the stream must have no open frame.
 func (s *strongStream) close() {
 	s.sampler.Close()
-	if s.enc != nil {
-		s.enc.Close()
+	for _, e := range []*zstd.Encoder{s.enc, s.metaEnc} {
+		if e != nil {
+			e.Close()
+		}
 	}
 }
 

@@ -155,6 +155,14 @@ func (p *parallelZstd) Flush() error {
 	return p.err
 }
 
+// metadata marks the frames begun from now on as the metadata section's
+// (see strongStream.encoder); call it between frames.
+func (p *parallelZstd) metadata(on bool) {
+	if p.auto != nil {
+		p.auto.meta = on
+	}
+}
+
 // writeFrame writes one compressed frame and enters it in the seek table.
 func (p *parallelZstd) writeFrame(r result) error {
 	if err := p.table.add(int64(len(r.out)), int64(len(r.in)), xxhash.Sum64(r.in)); err != nil {
