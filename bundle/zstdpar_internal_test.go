@@ -3,6 +3,7 @@ package bundle
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"testing"
 
@@ -58,5 +59,47 @@ func TestFrameChecksumWithoutTrailer(t *testing.T) {
 	frame := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}
 	if got, want := frameChecksum(frame, content), uint32(xxhash.Sum64(content)); got != want {
 		t.Fatalf("checksum %#x, want %#x", got, want)
+	}
+}
+
+// failAfter accepts n bytes, then fails every write.
+type failAfter struct{ n int }
+
+var errDiskFull = errors.New("disk full")
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		k := f.n
+		f.n = 0
+		return k, errDiskFull
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+// A destination that fails while workers write frames: the error reaches
+// Write or Close, and every worker has finished when Close returns.
+func TestParallelZstdWriteErrorSurfaces(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 13))
+	chunk := make([]byte, zstdChunk)
+	for i := range chunk {
+		chunk[i] = byte(rng.Uint32())
+	}
+	p, err := newParallelZstd(&failAfter{n: 3 * zstdChunk}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var werr error
+	for range 16 {
+		if _, werr = p.Write(chunk); werr != nil {
+			break
+		}
+	}
+	cerr := p.Close()
+	if !errors.Is(werr, errDiskFull) && !errors.Is(cerr, errDiskFull) {
+		t.Fatalf("Write: %v, Close: %v; want %v", werr, cerr, errDiskFull)
+	}
+	if len(p.pending) != 0 {
+		t.Fatalf("%d frames still in flight after Close", len(p.pending))
 	}
 }
