@@ -29,7 +29,7 @@ SIZES_IDS=() # s-LABEL per size measured, in order
 sizes_bytes() {
 	awk -v s="$1" 'BEGIN {
 		if (s !~ /^[0-9]*\.?[0-9]+$/) exit 1
-		if (s >= 1048576 && s == int(s)) printf "%d\n", s; else printf "%d\n", s * 1073741824 }'
+		if (s >= 1048576 && s == int(s)) printf "%.0f\n", s; else printf "%.0f\n", s * 1073741824 }'
 }
 
 # sizes_label BYTES : "0.5G", "4G", "6M": short, unique per size, for IDs.
