@@ -27,14 +27,21 @@ func (a *Archive) Images() []ImageInfo { return a.Contents().Images() }
 // Unreadable entries are left out of Small, which Images reports as unknown
 // sizes and platforms.
 func (a *Archive) Contents() *Contents {
+	// The maps are sized up front: grown entry by entry, they rehash over
+	// and over in an archive of thousands of images.
+	images := len(a.docker)
+	if a.index != nil {
+		images = max(images, len(a.index.Manifests))
+	}
 	c := &Contents{Compression: a.src.compression, Index: a.index, Docker: a.docker,
-		Small: map[string][]byte{}, Sizes: map[string]int64{}, Complete: true, MetadataFirst: true}
+		Small: make(map[string][]byte, images), Sizes: make(map[string]int64, len(a.scan.Entries())),
+		Complete: true, MetadataFirst: true, parsed: make(map[string]*v1.Manifest, images)}
 	for _, e := range a.scan.Entries() {
 		c.Sizes[e.Name] = e.Size()
 	}
 	// needed is the metadata a loader reads, read here or not: it decides
 	// whether the archive is metadata-first.
-	needed := map[string]bool{}
+	needed := make(map[string]bool, 3*images)
 	keep := func(name string) []byte {
 		needed[name] = true
 		if raw, err := a.readSmall(name); err == nil {
@@ -53,16 +60,8 @@ func (a *Archive) Contents() *Contents {
 			if raw == nil || !d.MediaType.IsImage() {
 				continue
 			}
-			// Images parses the manifest whole; here only its config's
-			// name is wanted, which costs less to decode.
-			var m struct {
-				Config struct{ Digest string }
-			}
-			if json.Unmarshal(raw, &m) != nil {
-				continue
-			}
-			h, err := v1.NewHash(m.Config.Digest)
-			if err != nil {
+			h, ok := c.configOf(BlobPath(d.Digest), raw)
+			if !ok {
 				continue
 			}
 			if config := BlobPath(h); d.Platform == nil {
@@ -82,6 +81,26 @@ func (a *Archive) Contents() *Contents {
 	c.MetadataFirst = a.metadataFirst(needed)
 	c.BytesRead = a.Inflated()
 	return c
+}
+
+// configOf returns the config digest of the image manifest raw, stored as
+// name. The manifest is decoded whole, once: Images reuses it, rather than
+// parse every manifest a second time.
+func (c *Contents) configOf(name string, raw []byte) (v1.Hash, bool) {
+	var m v1.Manifest
+	if err := json.Unmarshal(raw, &m); err == nil {
+		c.parsed[name] = &m
+		return m.Config.Digest, m.Config.Digest != v1.Hash{}
+	}
+	// Only the config's name is wanted, whatever the rest holds.
+	var cfg struct {
+		Config struct{ Digest string }
+	}
+	if json.Unmarshal(raw, &cfg) != nil {
+		return v1.Hash{}, false
+	}
+	h, err := v1.NewHash(cfg.Config.Digest)
+	return h, err == nil
 }
 
 // metadataFirst reports whether everything the metadata needs (the layout

@@ -46,26 +46,37 @@ func (c *Contents) ociImages() []ImageInfo {
 		} else if n := d.Annotations[AnnotationRefName]; n != "" {
 			info.Names = []string{n}
 		}
-		if raw, ok := c.Small[BlobPath(d.Digest)]; ok {
-			if m, err := v1.ParseManifest(bytes.NewReader(raw)); err == nil {
-				info.Size = m.Config.Size
-				for _, l := range m.Layers {
-					info.Layers++
-					info.Size += l.Size
-					if c.Complete {
-						if _, ok := c.Sizes[BlobPath(l.Digest)]; !ok {
-							info.Missing++
-						}
+		if m, ok := c.manifest(BlobPath(d.Digest)); ok {
+			info.Size = m.Config.Size
+			for _, l := range m.Layers {
+				info.Layers++
+				info.Size += l.Size
+				if c.Complete {
+					if _, ok := c.Sizes[BlobPath(l.Digest)]; !ok {
+						info.Missing++
 					}
 				}
-				if info.Platform == nil {
-					info.Platform = c.configPlatform(BlobPath(m.Config.Digest))
-				}
+			}
+			if info.Platform == nil {
+				info.Platform = c.configPlatform(BlobPath(m.Config.Digest))
 			}
 		}
 		out = append(out, info)
 	}
 	return out
+}
+
+// manifest returns a stored manifest, parsed, as v1.ParseManifest parses it.
+func (c *Contents) manifest(name string) (*v1.Manifest, bool) {
+	if m, ok := c.parsed[name]; ok {
+		return m, true
+	}
+	raw, ok := c.Small[name]
+	if !ok {
+		return nil, false
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(raw))
+	return m, err == nil
 }
 
 func (c *Contents) dockerImages() []ImageInfo {

@@ -8,7 +8,7 @@ import (
 )
 
 // cachedFrame is the largest frame a seek-table stream's ReadAt decodes
-// whole and keeps in its frame cache. The seekable reader decodes a frame
+// whole and keeps in its frame cache. The frame cache decodes a frame
 // whole to read any byte of it, which suits the metadata frame and the
 // small header frames a scan goes through; the long-window frames of
 // compression by content (up to strongFrame) hold many headers each, and
@@ -17,9 +17,9 @@ import (
 const cachedFrame = 16 << 20
 
 // tableAt reads a seek-table stream by offset: small frames through the
-// seekable reader and its cache, larger ones through a forward section.
+// frame cache, larger ones through a forward section.
 type tableAt struct {
-	small io.ReaderAt
+	small *frameCache
 	f     *frames
 	mu    sync.Mutex
 	long  *section // over the whole stream, made on first use
@@ -40,7 +40,7 @@ func (t *tableAt) ReadAt(p []byte, off int64) (int, error) {
 		var k int
 		var err error
 		if e.DecompressedSize <= cachedFrame {
-			k, err = t.small.ReadAt(chunk, int64(abs))
+			k, err = t.small.ReadAt(chunk, e, abs)
 		} else {
 			k, err = t.readLong(chunk, int64(abs))
 		}
@@ -67,15 +67,13 @@ func (t *tableAt) readLong(p []byte, off int64) (int, error) {
 	return io.ReadFull(t.long, p)
 }
 
-// Close releases the forward decoder and closes the seekable reader.
+// Close releases the forward decoder and the frame cache's.
 func (t *tableAt) Close() error {
 	t.mu.Lock()
 	if t.long != nil {
 		t.long.release()
 	}
 	t.mu.Unlock()
-	if c, ok := t.small.(io.Closer); ok {
-		return c.Close()
-	}
+	t.small.Close()
 	return nil
 }

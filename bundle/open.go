@@ -35,6 +35,7 @@ type Archive struct {
 	index  *v1.IndexManifest
 	docker []DockerManifest
 	closer io.Closer
+	head   [reorder.HeadSize]byte // an entry's first bytes, while Open ranks it
 }
 
 // Open indexes the archive in ra, of size bytes. For a plain tar or a zstd
@@ -150,7 +151,7 @@ func (a *Archive) rank(e *tarscan.Entry) error {
 	}
 	var head []byte
 	if e.Size() <= MaxSmallMetadata || MetadataRank(e.Name, e.Size(), nil) < RankSmall {
-		head = make([]byte, min(e.Size(), reorder.HeadSize))
+		head = a.head[:min(e.Size(), reorder.HeadSize)]
 		if _, err := io.ReadFull(a.scan, head); err != nil {
 			return fmt.Errorf("reading %s: %w", e.Name, err)
 		}

@@ -36,6 +36,9 @@ type Contents struct {
 	Complete bool
 	// BytesRead counts decompressed bytes consumed to learn the above.
 	BytesRead int64
+
+	// parsed holds the image manifests of Small already decoded, by name.
+	parsed map[string]*v1.Manifest
 }
 
 // DockerManifest is one entry of docker's manifest.json.

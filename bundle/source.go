@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 
 	seekable "github.com/SaveTheRbtz/zstd-seekable-format-go/pkg"
-	"github.com/SaveTheRbtz/zstd-seekable-format-go/pkg/framecache"
-	"github.com/klauspost/compress/zstd"
 )
 
 // ErrBadSeekTable is returned when a zstd stream ends with a seek table that
@@ -53,13 +51,14 @@ func openTarAt(ra io.ReaderAt, size int64) (*tarAt, error) {
 		t.ReaderAt, t.size = countingReaderAt{ra, t.inflated}, size
 		return t, nil
 	case Zstd:
-		sr, table, err := openSeekable(ra, size, t.inflated)
+		table, err := openSeekable(ra, size)
 		if err != nil {
 			return nil, err
 		}
-		if sr != nil {
-			t.frames = &frames{ra: ra, table: table, inflated: t.inflated}
-			t.ReaderAt, t.size, t.seekable = &tableAt{small: sr, f: t.frames}, int64(table.Size()), true
+		if table != nil {
+			t.frames = &frames{ra: ra, table: *table, inflated: t.inflated}
+			small := newFrameCache(ra, *table, t.inflated)
+			t.ReaderAt, t.size, t.seekable = &tableAt{small: small, f: t.frames}, int64(table.Size()), true
 			return t, nil
 		}
 	}
@@ -89,40 +88,40 @@ func isSkippable(head []byte) bool {
 // seekTableMagic ends a seek table's footer.
 const seekTableMagic = 0x8F92EAB1
 
-// openSeekable returns a reader over the decompressed stream and its table
-// when ra ends with a seek table, nil when it has none, and an error when
-// the table does not add up to the file it ends.
-func openSeekable(ra io.ReaderAt, size int64, inflated *atomic.Int64) (io.ReaderAt, seekable.SeekTable, error) {
+// openSeekable returns the seek table ending ra, nil when ra has none,
+// and an error when the table does not add up to the file it ends.
+func openSeekable(ra io.ReaderAt, size int64) (*seekable.SeekTable, error) {
 	var foot [4]byte
-	var none seekable.SeekTable
 	if size < 17 {
-		return nil, none, nil
+		return nil, nil
 	}
 	if _, err := ra.ReadAt(foot[:], size-4); err != nil {
-		return nil, none, fmt.Errorf("reading archive tail: %w", err)
+		return nil, fmt.Errorf("reading archive tail: %w", err)
 	}
 	if binary.LittleEndian.Uint32(foot[:]) != seekTableMagic {
-		return nil, none, nil
+		return nil, nil
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(MaxZstdWindow), zstd.WithDecoderMaxWindow(MaxZstdWindow), zstd.WithDecoderConcurrency(0))
+	// The reader only parses the table here: frames are decoded by a
+	// frameCache, with one decoder, reading ahead across small frames.
+	sr, err := seekable.NewReader(io.NewSectionReader(ra, 0, size), tableOnly{})
 	if err != nil {
-		return nil, none, err
-	}
-	// Sieve keeps the metadata frame, which every lookup revisits, while a
-	// scan passes through one header frame after another.
-	cache := framecache.NewSieve(framecache.Limits{MaxFrames: 16, MaxBytes: 16 << 20})
-	sr, err := seekable.NewReader(io.NewSectionReader(ra, 0, size), countingDecoder{dec, inflated}, seekable.WithReaderFrameCache(cache))
-	if err != nil {
-		return nil, none, fmt.Errorf("%w: %w", ErrBadSeekTable, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadSeekTable, err)
 	}
 	table, err := sr.SeekTable()
 	if err != nil {
-		return nil, none, err
+		return nil, err
 	}
 	if err := checkTable(table, size); err != nil {
-		return nil, none, err
+		return nil, err
 	}
-	return sr, table, nil
+	return &table, nil
+}
+
+// tableOnly is the decoder of a seekable.Reader used only for its table.
+type tableOnly struct{}
+
+func (tableOnly) DecodeAll(_, _ []byte) ([]byte, error) {
+	return nil, errors.New("bundle: frames are decoded by the frame cache")
 }
 
 // checkTable requires the frames to tile the file up to the table itself.
@@ -140,18 +139,6 @@ func checkTable(table seekable.SeekTable, size int64) error {
 		return fmt.Errorf("%w: its frames end at byte %d, the table starts at %d", ErrBadSeekTable, end, want)
 	}
 	return nil
-}
-
-// countingDecoder counts the bytes a seekable reader decompresses.
-type countingDecoder struct {
-	dec *zstd.Decoder
-	n   *atomic.Int64
-}
-
-func (c countingDecoder) DecodeAll(in, dst []byte) ([]byte, error) {
-	out, err := c.dec.DecodeAll(in, dst)
-	c.n.Add(int64(len(out) - len(dst)))
-	return out, err
 }
 
 // streamAt reads a stream that only decompresses forward: a read behind the

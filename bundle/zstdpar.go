@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"encoding/binary"
 	"io"
 	"runtime"
 	"sync"
@@ -27,15 +28,13 @@ type parallelZstd struct {
 	enc     *zstd.Encoder
 	table   seekTable
 	buf     []byte
-	pending []chan result
+	pending []chan struct{} // each closed once its frame is written
 	workers int
 	auto    *strongStream // nil when the user chose the level
-	err     error
-}
+	err     error         // the first error; only this goroutine's copy
 
-type result struct {
-	out []byte
-	in  []byte
+	mu      sync.Mutex
+	failure error // the first error of a worker writing a frame
 }
 
 // Buffers are recycled: a fresh buffer in and out per chunk would make the
@@ -114,36 +113,59 @@ func (p *parallelZstd) endStrong() {
 	}
 }
 
-// submit hands the current chunk to a worker, and writes finished frames
-// once more than one per worker is in flight, bounding memory.
+// submit hands the current chunk to a worker, which compresses it, waits
+// for the frame before it to be written, and writes its own: frames go out
+// in order without this goroutine, which reads the input, copying them.
+// Once more than one frame per worker is in flight it waits for the
+// oldest, bounding memory.
 func (p *parallelZstd) submit() {
 	if len(p.buf) == 0 {
 		return
 	}
 	in := p.buf
 	p.buf = getBuf(&inPool)
-	ch := make(chan result, 1)
-	go func() { ch <- result{out: p.enc.EncodeAll(in, getBuf(&outPool)), in: in} }()
-	p.pending = append(p.pending, ch)
+	var prev chan struct{}
+	if n := len(p.pending); n > 0 {
+		prev = p.pending[n-1]
+	}
+	done := make(chan struct{})
+	go p.compress(in, prev, done)
+	p.pending = append(p.pending, done)
 	for len(p.pending) > p.workers && p.err == nil {
-		p.writeOldest()
+		p.waitOldest()
 	}
 }
 
-func (p *parallelZstd) writeOldest() {
-	r := <-p.pending[0]
+func (p *parallelZstd) compress(in []byte, prev, done chan struct{}) {
+	defer close(done)
+	out := p.enc.EncodeAll(in, getBuf(&outPool))
+	sum := frameChecksum(out, in)
+	if prev != nil {
+		<-prev
+	}
+	p.mu.Lock()
+	if p.failure == nil {
+		p.failure = p.writeFrame(out, len(in), sum)
+	}
+	p.mu.Unlock()
+	putBuf(&inPool, in)
+	putBuf(&outPool, out)
+}
+
+func (p *parallelZstd) waitOldest() {
+	<-p.pending[0]
 	p.pending = p.pending[1:]
 	if p.err == nil {
-		p.err = p.writeFrame(r)
+		p.mu.Lock()
+		p.err = p.failure
+		p.mu.Unlock()
 	}
-	putBuf(&inPool, r.in)
-	putBuf(&outPool, r.out)
 }
 
-// drain writes every frame in flight.
+// drain waits until every frame in flight is written.
 func (p *parallelZstd) drain() {
 	for len(p.pending) > 0 {
-		p.writeOldest()
+		p.waitOldest()
 	}
 }
 
@@ -164,12 +186,25 @@ func (p *parallelZstd) metadata(on bool) {
 }
 
 // writeFrame writes one compressed frame and enters it in the seek table.
-func (p *parallelZstd) writeFrame(r result) error {
-	if err := p.table.add(int64(len(r.out)), int64(len(r.in)), xxhash.Sum64(r.in)); err != nil {
+// Workers call it in frame order, one at a time.
+func (p *parallelZstd) writeFrame(frame []byte, size int, sum uint32) error {
+	if err := p.table.add(int64(len(frame)), int64(size), uint64(sum)); err != nil {
 		return err
 	}
-	_, err := p.dst.Write(r.out)
+	_, err := p.dst.Write(frame)
 	return err
+}
+
+// frameChecksum is the seek table's checksum of one frame's content: the
+// low 32 bits of its XXH64. A frame written with a content checksum ends
+// with exactly that value (zstd format, and the seekable format defines its
+// checksum the same way), which the encoder has already computed in the
+// worker; reading it back saves a second pass over the data.
+func frameChecksum(frame, content []byte) uint32 {
+	if len(frame) > 8 && frame[4]&0x04 != 0 { // Content_Checksum_flag
+		return binary.LittleEndian.Uint32(frame[len(frame)-4:])
+	}
+	return uint32(xxhash.Sum64(content))
 }
 
 // Close writes the last frames, then the seek table: a skippable frame that

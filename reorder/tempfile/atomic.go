@@ -13,9 +13,11 @@ import (
 // files), which is fsynced and renamed over path only when write succeeds
 // and ctx is not done, so readers never see a partial file and a failure
 // leaves path as it was. The file is written back to disk as it grows, in
-// ranges, and those ranges are dropped from the page cache, so that the
-// fsync at the end does not have to flush a whole multi-GiB file at once
-// and the output does not crowd other data out of memory.
+// ranges, those ranges are dropped from the page cache and, every so often,
+// made durable (fdatasync) in the background, so that the fsync at the end
+// neither flushes a whole multi-GiB file at once nor waits for the disk's
+// own cache to take it, and the output does not crowd other data out of
+// memory.
 func WriteAtomic(ctx context.Context, path string, write func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	if fi, statErr := os.Stat(path); statErr == nil && fi.IsDir() {

@@ -8,7 +8,9 @@ import (
 
 // Writeback window: each writeChunk bytes written are handed to a goroutine
 // that starts writing them to disk and, writeLag chunks later, waits for
-// them to be there and drops them from the page cache. Up to writeQueue
+// them to be there and drops them from the page cache; every flushEvery
+// bytes settled it makes them durable, so that durability costs time
+// while the writer works rather than all at the end. Up to writeQueue
 // chunks may wait for it, so a disk busy with other writers slows the
 // writer only once it is that far behind. The file's dirty pages stay
 // within about (writeQueue+writeLag+1)*writeChunk however large it grows.
@@ -16,6 +18,10 @@ const (
 	writeChunk = 8 << 20
 	writeLag   = 4
 	writeQueue = 32
+	// flushEvery settled bytes, the settled data is made durable
+	// (fdatasync), in this goroutine, so that the final fsync does not
+	// wait for the disk's cache to take the whole file at once.
+	flushEvery = 64 << 20
 )
 
 // ranger is what writeback asks of the system for one byte range of the
@@ -24,6 +30,7 @@ const (
 type ranger interface {
 	start(off, n int64) error
 	settle(off, n int64) error
+	flush() error
 }
 
 // errUnsupported is a ranger's answer where the file system or the OS has no
@@ -84,6 +91,7 @@ func (b *writeback) failed() error {
 func (b *writeback) run(r ranger) {
 	defer close(b.done)
 	var inflight []int64
+	var unflushed int64
 	fail := func(err error) {
 		if errors.Is(err, errUnsupported) {
 			err = nil
@@ -105,8 +113,15 @@ func (b *writeback) run(r ranger) {
 		if len(inflight) > writeLag {
 			if err := r.settle(inflight[0], writeChunk); err != nil {
 				fail(err)
+				continue
 			}
 			inflight = inflight[1:]
+			if unflushed += writeChunk; unflushed >= flushEvery {
+				unflushed = 0
+				if err := r.flush(); err != nil {
+					fail(err)
+				}
+			}
 		}
 	}
 	for _, off := range inflight {

@@ -28,6 +28,10 @@ func (r fileRanger) settle(off, n int64) error {
 	return nil
 }
 
+func (r fileRanger) flush() error {
+	return r.check("flushing", unix.Fdatasync(int(r.f.Fd())))
+}
+
 // check maps "this file cannot do that" (some FUSE and network file systems,
 // seccomp filters) to errUnsupported; an I/O error is the write's error.
 func (r fileRanger) check(what string, err error) error {

@@ -19,7 +19,9 @@ import (
 type fakeRanger struct {
 	mu               sync.Mutex
 	started, settled []int64
+	flushed          []int // len(settled) at each flush
 	failStart        int64 // fail start of the range at this offset (-1: never)
+	failFlush        error // every flush's answer
 	err              error
 }
 
@@ -41,6 +43,13 @@ func (f *fakeRanger) settle(off, n int64) error {
 	defer f.mu.Unlock()
 	f.settled = append(f.settled, off)
 	return nil
+}
+
+func (f *fakeRanger) flush() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.flushed = append(f.flushed, len(f.settled))
+	return f.failFlush
 }
 
 func randomBytes(n int) []byte {
@@ -85,6 +94,36 @@ func TestWritebackPassesBytesAndRanges(t *testing.T) {
 	}
 	if !slices.Equal(r.started, want) || !slices.Equal(r.settled, want) {
 		t.Errorf("started %v, settled %v; want %v for both", r.started, r.settled, want)
+	}
+}
+
+// Settled data is made durable every flushEvery bytes as the file grows,
+// and never before it is settled.
+func TestWritebackFlushesAsItGoes(t *testing.T) {
+	const per = flushEvery / writeChunk
+	r := &fakeRanger{failStart: -1}
+	wb := newWriteback(io.Discard, r)
+	if err := writeInPieces(wb, randomBytes(3*per*writeChunk+writeLag*writeChunk+99)); err != nil {
+		t.Fatal(err)
+	}
+	if err := wb.close(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{per, 2 * per, 3 * per}; !slices.Equal(r.flushed, want) {
+		t.Fatalf("flushed after %v settled ranges, want %v", r.flushed, want)
+	}
+}
+
+// An I/O error from a flush fails the write like one from writeback.
+func TestWritebackFlushErrorPropagates(t *testing.T) {
+	r := &fakeRanger{failStart: -1, failFlush: syscall.EIO}
+	wb := newWriteback(io.Discard, r)
+	werr := writeInPieces(wb, randomBytes(2*flushEvery))
+	if cerr := wb.close(); !errors.Is(cerr, syscall.EIO) {
+		t.Fatalf("close: %v, want EIO", cerr)
+	}
+	if werr != nil && !errors.Is(werr, syscall.EIO) {
+		t.Fatalf("write: %v, want EIO or nil", werr)
 	}
 }
 

@@ -82,7 +82,7 @@ uploaded_bytes() {
 	done | awk 'NR == FNR { known[$1] = 1; next }
 		$1 == "U" { b += $3; n++; if (!($2 in known)) f++ }
 		$1 == "M" { m++ }
-		END { printf "%d %d %d %d\n", b, n, f, m }' "$work/ps/blobs" -
+		END { printf "%.0f %d %d %d\n", b, n, f, m }' "$work/ps/blobs" -
 }
 
 # dest_of TAG : TAG's name in the destination registry, as ferry push names

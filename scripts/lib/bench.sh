@@ -179,7 +179,7 @@ bench_log_bytes() {
 			all += n
 			if ($0 ~ /http.request.uri="[^"]*\/blobs\/sha256:/) blobs += n
 		}
-		END { printf "%d %d\n", blobs, all }'
+		END { printf "%.0f %.0f\n", blobs, all }'
 }
 
 # bench_log_requests LOG MARK : requests the registry answered after MARK

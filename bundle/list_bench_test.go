@@ -1,0 +1,95 @@
+package bundle_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/rancher/ferry/bundle"
+	"github.com/rancher/ferry/bundle/verify/verifytest"
+)
+
+// manyImagesBundle writes a zstd bundle of n small linux/amd64 images,
+// each of a base layer they all share and a small layer of its own, as
+// the scale bench's registry serves them, and returns its path.
+func manyImagesBundle(b *testing.B, n int) string {
+	b.Helper()
+	blobs := newMemBlobs()
+	base, err := random.Layer(16<<10, types.DockerLayer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	imgs := make([]bundle.Image, n)
+	for i := range imgs {
+		own, err := random.Layer(1<<10, types.DockerLayer)
+		if err != nil {
+			b.Fatal(err)
+		}
+		img, err := mutate.AppendLayers(empty.Image, base, own)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if img, err = mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: "amd64"}); err != nil {
+			b.Fatal(err)
+		}
+		imgs[i] = verifytest.ImageOf(b, blobs.data, img, fmt.Sprintf("registry.example/scale/img-%05d:v1", i))
+	}
+	path := filepath.Join(b.TempDir(), "many.tar.zst")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bundle.Write(context.Background(), f, imgs, blobs, bundle.WithCompression(bundle.Zstd, 0)); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// BenchmarkManyImages opens a bundle of 5,000 small images, written once,
+// and lists it as `ferry list` does: Open walks every tar header through
+// the seek table's small frames, Contents reads what the listing needs.
+// Run it with -cpuprofile and -memprofile to see where listing goes.
+func BenchmarkManyImages(b *testing.B) {
+	path := manyImagesBundle(b, 5000)
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.Run("Open", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			a, err := bundle.OpenPath(ctx, path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			a.Close()
+		}
+		b.SetBytes(st.Size())
+	})
+	b.Run("Contents", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			a, err := bundle.OpenPath(ctx, path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if imgs := a.Contents().Images(); len(imgs) != 5000 || imgs[0].Platform == nil || imgs[0].Layers != 2 {
+				b.Fatalf("listed %d images, first %+v", len(imgs), imgs[0])
+			}
+			a.Close()
+		}
+		b.SetBytes(st.Size())
+	})
+}
