@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -42,17 +41,7 @@ func manyImagesBundle(b *testing.B, n int) string {
 		}
 		imgs[i] = verifytest.ImageOf(b, blobs.data, img, fmt.Sprintf("registry.example/scale/img-%05d:v1", i))
 	}
-	path := filepath.Join(b.TempDir(), "many.tar.zst")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := bundle.Write(context.Background(), f, imgs, blobs, bundle.WithCompression(bundle.Zstd, 0)); err != nil {
-		b.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		b.Fatal(err)
-	}
+	path := writeZstdBundle(b, "many.tar.zst", imgs, blobs)
 	return path
 }
 

@@ -53,17 +53,7 @@ func benchBundle(b *testing.B, images, layers, size int) (string, []bundle.Image
 		ref := fmt.Sprintf("docker.io/ferry/bench-%d:1", i)
 		imgs = append(imgs, verifytest.ImageOf(b, blobs.data, img, ref))
 	}
-	path := filepath.Join(b.TempDir(), "bench.tar.zst")
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := bundle.Write(context.Background(), f, imgs, blobs, bundle.WithCompression(bundle.Zstd, 0)); err != nil {
-		b.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		b.Fatal(err)
-	}
+	path := writeZstdBundle(b, "bench.tar.zst", imgs, blobs)
 	return path, imgs
 }
 
@@ -168,3 +158,21 @@ func (c *countingZstd) Read(p []byte) (int, error) {
 }
 
 func (c *countingZstd) Close() error { c.zr.Close(); return c.f.Close() }
+
+// writeZstdBundle writes imgs as a default-level zstd bundle in a temp dir,
+// for the benchmarks that read one back.
+func writeZstdBundle(b *testing.B, name string, imgs []bundle.Image, blobs *memBlobs) string {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), name)
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := bundle.Write(context.Background(), f, imgs, blobs, bundle.WithCompression(bundle.Zstd, 0)); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
