@@ -86,7 +86,7 @@ func (o *bundleOptions) run(cmd *cobra.Command, args []string) error {
 	if err := o.format.check(); err != nil {
 		return err
 	}
-	defer lowerGCTarget()()
+	defer setGCPercent(bundleGCPercent)()
 	refs, err := o.refs(cmd, args)
 	if err != nil {
 		return err
@@ -242,16 +242,20 @@ func readImageList(cmd *cobra.Command, path string) ([]string, error) {
 	return refs, nil
 }
 
-// lowerGCTarget has the garbage collector run at half the default heap
-// growth, unless GOGC says otherwise. A bundle keeps every image's
-// manifest, config and descriptors until it is written, so the live heap
-// grows with the image list, and at the default target a run of thousands
-// of images would hold as much garbage again. It returns the undo, so
-// that commands run in one process (tests, an embedding tool) keep theirs.
-func lowerGCTarget() (restore func()) {
+// bundleGCPercent is GOGC while bundle runs, unless the environment sets
+// it. A bundle keeps every image's manifest, config and descriptors until
+// it is written, so the live heap grows with the image list, and at the
+// default target a run of thousands of images would hold as much garbage
+// again.
+const bundleGCPercent = 50
+
+// setGCPercent sets the collector's target for one command, unless GOGC
+// says otherwise, and returns the undo, so that commands run in one process
+// (tests, an embedding tool) keep theirs.
+func setGCPercent(percent int) (restore func()) {
 	if os.Getenv("GOGC") != "" {
 		return func() {}
 	}
-	old := debug.SetGCPercent(50)
+	old := debug.SetGCPercent(percent)
 	return func() { debug.SetGCPercent(old) }
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 
@@ -104,9 +102,7 @@ func (o *verifyOptions) run(cmd *cobra.Command, args []string) error {
 	// towards twice its live size only as fast as layers pass, so the RSS
 	// would creep up with the archive's size. A low GOGC holds it near the
 	// live size from the first layers on, for a few cheap collections.
-	if os.Getenv("GOGC") == "" {
-		defer debug.SetGCPercent(debug.SetGCPercent(verifyGCPercent))
-	}
+	defer setGCPercent(verifyGCPercent)()
 	prog := o.progress(cmd, size)
 	prog.start()
 	rep, err := verify.Archive(cmd.Context(), prog.reader(in), opts...)
