@@ -246,3 +246,58 @@ func (s *jsonScan) skip(depth int) bool {
 	}
 	return false
 }
+
+// scanDockerManifests reads manifest.json as encoding/json would decode it
+// into []dockerManifest, under scanManifest's terms; an entry with
+// LayerSources, or anything else, is left to encoding/json.
+func scanDockerManifests(raw []byte) ([]dockerManifest, bool) {
+	s := jsonScan{b: raw}
+	out := []dockerManifest{}
+	ok := s.array(func() bool {
+		out = append(out, dockerManifest{})
+		return s.dockerManifest(&out[len(out)-1])
+	})
+	s.space()
+	return out, ok && s.i == len(s.b)
+}
+
+func (s *jsonScan) dockerManifest(to *dockerManifest) bool {
+	var seen [3]bool
+	return s.object(func(key string) bool {
+		for i, name := range [...]string{"Config", "RepoTags", "Layers"} {
+			switch {
+			case key == name && !seen[i]:
+				seen[i] = true
+				if i == 0 {
+					v, ok := s.str()
+					to.Config = v
+					return ok
+				}
+				list, ok := s.strings()
+				if i == 1 {
+					to.RepoTags = list
+				} else {
+					to.Layers = list
+				}
+				return ok
+			case strings.EqualFold(key, name):
+				return false
+			}
+		}
+		if strings.EqualFold(key, "LayerSources") {
+			return false
+		}
+		return s.skip(1)
+	})
+}
+
+// strings reads an array of strings.
+func (s *jsonScan) strings() ([]string, bool) {
+	out := []string{}
+	ok := s.array(func() bool {
+		v, ok := s.str()
+		out = append(out, v)
+		return ok
+	})
+	return out, ok
+}
