@@ -20,7 +20,7 @@ func plainSeeds(t testing.TB) [][]byte {
 		{Name: "blobs/sha256/", Mode: 0o755, Typeflag: tar.TypeDir, Uname: "root", Gname: "root"},
 		{Name: "a/link", Linkname: "../b", Typeflag: tar.TypeSymlink, Uid: 1000, Gid: 1000},
 		{Name: "hard", Linkname: "index.json", Typeflag: tar.TypeLink, ModTime: time.Unix(1700000000, 0)},
-		{Name: long, Size: 7, Typeflag: tar.TypeReg},                                           // USTAR prefix
+		{Name: long, Size: 7, Typeflag: tar.TypeReg},                                      // USTAR prefix
 		{Name: "pax", Size: 1, Typeflag: tar.TypeReg, PAXRecords: map[string]string{"x": "y"}}, // PAX
 		{Name: "gnu", Size: 1, Typeflag: tar.TypeReg, Format: tar.FormatGNU},
 		{Name: "big", Size: 1 << 40, Typeflag: tar.TypeReg, Uid: 1 << 30},
