@@ -51,38 +51,3 @@ func TestScanManifestTakesRegistryManifests(t *testing.T) {
 		t.Errorf("scanned %+v %+v", config, layers)
 	}
 }
-
-var dockerSeeds = []string{
-	`[{"Config":"blobs/sha256/e0","RepoTags":["registry.example/scale/img-00000:v1"],"Layers":["blobs/sha256/2d","blobs/sha256/7b"]},{"Config":"c","RepoTags":[],"Layers":[]}]`,
-	"[\n {\"Config\": \"a\", \"Extra\": {\"x\": [1, null]}}\n]\n",
-	`[]`, `null`, `[{"config":"a"}]`, `[{"Config":"a","Config":"b"}]`, `[{"LayerSources":{}}]`, `[{"RepoTags":null}]`,
-	`[{"Layers":["a",1]}]`, `[{}] `, `[{}]]`,
-}
-
-// FuzzScanDockerManifests holds scanDockerManifests to encoding/json.
-func FuzzScanDockerManifests(f *testing.F) {
-	for _, s := range dockerSeeds {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		got, ok := scanDockerManifests(raw)
-		if !ok {
-			return
-		}
-		var want []dockerManifest
-		if err := json.Unmarshal(raw, &want); err != nil {
-			t.Fatalf("scanDockerManifests accepted what encoding/json rejects (%v): %q", err, raw)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q:\nscan %#v\nencoding/json %#v", raw, got, want)
-		}
-	})
-}
-
-func TestScanDockerManifestsTakesWhatFerryWrites(t *testing.T) {
-	for _, s := range dockerSeeds[:2] {
-		if _, ok := scanDockerManifests([]byte(s)); !ok {
-			t.Errorf("not scanned: %s", s)
-		}
-	}
-}

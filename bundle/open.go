@@ -230,13 +230,6 @@ func (a *Archive) readJSON(name string, v any) error {
 }
 
 func decodeJSON(name string, raw []byte, v any) error {
-	if dm, ok := v.(*[]dockerManifest); ok {
-		// manifest.json lists every image: thousands of entries.
-		if scanned, ok := scanDockerManifests(raw); ok {
-			*dm = scanned
-			return nil
-		}
-	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrNotAnArchive, name, err)
 	}
