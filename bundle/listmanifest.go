@@ -28,19 +28,19 @@ type listBlob struct {
 // v1.Manifest's decoder, it fails on a digest that is not a valid hash;
 // an absent digest is the zero hash.
 func parseListManifest(raw []byte) (*listManifest, error) {
-	config, layers, ok := scanManifest(raw)
-	if !ok {
-		var m struct {
-			Config manifestBlob   `json:"config"`
-			Layers []manifestBlob `json:"layers"`
-		}
-		if err := json.Unmarshal(raw, &m); err != nil {
-			return nil, err
-		}
-		config, layers = m.Config, m.Layers
+	type blob struct {
+		Digest string `json:"digest"`
+		Size   int64  `json:"size"`
 	}
-	out := &listManifest{Layers: make([]listBlob, len(layers))}
-	convert := func(b manifestBlob, to *listBlob) error {
+	var m struct {
+		Config blob   `json:"config"`
+		Layers []blob `json:"layers"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	out := &listManifest{Layers: make([]listBlob, len(m.Layers))}
+	convert := func(b blob, to *listBlob) error {
 		to.Size = b.Size
 		if b.Digest == "" {
 			return nil
@@ -49,10 +49,10 @@ func parseListManifest(raw []byte) (*listManifest, error) {
 		to.Digest = h
 		return err
 	}
-	if err := convert(config, &out.Config); err != nil {
+	if err := convert(m.Config, &out.Config); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	for i, l := range layers {
+	for i, l := range m.Layers {
 		if err := convert(l, &out.Layers[i]); err != nil {
 			return nil, fmt.Errorf("layer %d: %w", i, err)
 		}
