@@ -41,9 +41,6 @@ type Scanner struct {
 	l        Limits
 	tr       *tar.Reader
 	pos      offsetter
-	data     io.Reader // the current entry's data: tr, or plain
-	plain    plainEntry
-	blk      [BlockSize]byte
 	size     int64
 	names    map[string]int
 	entries  []Entry
@@ -64,8 +61,7 @@ func NewScanner(r io.Reader, size int64, l Limits) *Scanner {
 		c := &counter{r: r}
 		r, pos = c, c
 	}
-	tr := tar.NewReader(r)
-	return &Scanner{l: l.orDefault(), tr: tr, data: tr, pos: pos, size: size, names: map[string]int{}}
+	return &Scanner{l: l.orDefault(), tr: tar.NewReader(r), pos: pos, size: size, names: map[string]int{}}
 }
 
 // NewReaderAtScanner reads the tar stream in ra, of size bytes (-1 when
@@ -84,25 +80,6 @@ func (s *Scanner) restart() {
 	c := &atCounter{base: s.prevEnd}
 	c.r = io.NewSectionReader(s.ra, s.prevEnd, 1<<62)
 	s.tr, s.pos = tar.NewReader(c), c
-	s.data = s.tr
-}
-
-// next reads the next header: with plainHeader where it can, else with
-// tar.Reader.
-func (s *Scanner) next() (*tar.Header, error) {
-	if s.ra == nil {
-		return s.tr.Next()
-	}
-	if n, _ := s.ra.ReadAt(s.blk[:], s.prevEnd); n == BlockSize {
-		if h := plainHeader(&s.blk); h != nil {
-			start := s.prevEnd + BlockSize
-			s.plain = plainEntry{ra: s.ra, off: start, end: start + dataSize(h)}
-			s.pos, s.data = &s.plain, &s.plain
-			return h, nil
-		}
-	}
-	s.restart()
-	return s.tr.Next()
 }
 
 // Next reads, validates and returns the next entry. It returns io.EOF at a
@@ -112,7 +89,10 @@ func (s *Scanner) Next(ctx context.Context) (*Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	h, err := s.next()
+	if s.ra != nil && len(s.entries) > 0 {
+		s.restart()
+	}
+	h, err := s.tr.Next()
 	if err != nil {
 		return nil, s.nextError(h, err)
 	}
@@ -153,7 +133,7 @@ func (s *Scanner) Offset() int64 { return s.pos.offset() }
 
 // Read reads the current entry's data.
 func (s *Scanner) Read(p []byte) (int, error) {
-	n, err := s.data.Read(p)
+	n, err := s.tr.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, ErrTruncated) {
 		err = s.wrap(err)
 	}
