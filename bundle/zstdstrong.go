@@ -46,7 +46,7 @@ const strongSpillPattern = ".ferry-zstd-*.tmp"
 var errAborted = errors.New("zstd compression aborted")
 
 // strongPar runs the jobs. Only the writing goroutine calls its methods;
-// jobs share abort, idle and wg.
+// jobs share dir, abort, idle and wg.
 type strongPar struct {
 	dir     string
 	workers int
@@ -85,15 +85,22 @@ func (sp *strongPar) inFlight() int {
 	return len(keep)
 }
 
-// spill creates an unlinked temp file in sp.dir.
+// spill creates an unlinked temp file in sp.dir, the first time after
+// removing those of dead runs.
 func (sp *strongPar) spill() (*spillFile, error) {
 	if !sp.swept {
 		sp.swept = true
 		_, _ = tempfile.Sweep(sp.dir, strongSpillPattern)
 	}
-	f, err := tempfile.Create(sp.dir, strongSpillPattern)
+	return createSpill(sp.dir)
+}
+
+// createSpill is spill without the sweep, for jobs: spill has run before
+// any job starts.
+func createSpill(dir string) (*spillFile, error) {
+	f, err := tempfile.Create(dir, strongSpillPattern)
 	if err != nil {
-		return nil, fmt.Errorf("spilling a zstd frame in %s: %w", sp.dir, err)
+		return nil, fmt.Errorf("spilling a zstd frame in %s: %w", dir, err)
 	}
 	// Where an open file cannot be unlinked (Windows), it is removed on
 	// close instead.
@@ -261,7 +268,7 @@ func (j *strongJob) Write(b []byte) (int, error) {
 		n, err = j.p.dst.Write(b)
 	} else {
 		if j.held == nil {
-			if j.held, err = j.par.spill(); err != nil {
+			if j.held, err = createSpill(j.par.dir); err != nil {
 				return 0, err
 			}
 		}
