@@ -111,6 +111,9 @@ func writeRecord(ctx context.Context, tw *tar.Writer, cw *Compressor, r record, 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if r.blob != nil {
+		cw.Cut() // whatever came before ends its frame; the header starts this one
+	}
 	if err := tw.WriteHeader(header(r)); err != nil {
 		return fmt.Errorf("writing %s: %w", r.path(), err)
 	}
@@ -121,7 +124,6 @@ func writeRecord(ctx context.Context, tw *tar.Writer, cw *Compressor, r record, 
 		_, err := tw.Write(r.data)
 		return err
 	}
-	cw.Cut()
 	head := &cutAfter{w: tw, cw: cw, n: min(r.blob.Size, reorder.HeadSize)}
 	if err := writeBlob(ctx, head, r, blobs, hash); err != nil {
 		return err
