@@ -99,6 +99,8 @@ func TestWriteHeldGrowthPerImage(t *testing.T) {
 	}
 }
 
-// maxHeldPerImage is generous: the layer record and digests each image
-// brings stay until written, and the collector is not exact.
+// maxHeldPerImage leaves room above what Write must hold per image until
+// it is written (its layer's record, its blobs' names, index entries),
+// but not for a manifest.json entry or a repositories map per image kept
+// from planning.
 const maxHeldPerImage = 1000
