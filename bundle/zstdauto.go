@@ -134,6 +134,22 @@ func (s *strongStream) encoder() (*zstd.Encoder, error) {
 	return enc, nil
 }
 
+// setMeta marks the frames begun from now on as metadata or not. The
+// metadata section comes once, first: its encoder, whose history is most
+// of what the metadata costs, is let go when it ends rather than held
+// while the layers are written.
+func (s *strongStream) setMeta(on bool) {
+	s.meta = on
+	if on || s.metaEnc == nil || (s.open && s.cur == s.metaEnc) {
+		return
+	}
+	s.metaEnc.Close()
+	if s.cur == s.metaEnc {
+		s.cur = nil
+	}
+	s.metaEnc = nil
+}
+
 // end finishes the open frame, if any, and enters it in the seek table.
 func (s *strongStream) end(t *seekTable) error {
 	if !s.open {
