@@ -89,7 +89,7 @@ func TestWriteHeldGrowthPerImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds thousands of images")
 	}
-	const small, large = 2000, 6000
+	const small, large = 1000, 3000
 	a := heldPerImage(t, small) * small
 	b := heldPerImage(t, large) * large
 	growth := (b - a) / (large - small)
@@ -121,8 +121,10 @@ func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 // encoder, beyond its window; its bytes are pinned like
 // TestWriteImagesGoldenBytes'.
 func TestWriteManyImagesGoldenBytes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds thousands of images")
+	if testing.Short() || raceDetector {
+		// Under -race this takes most of a minute, and it runs on one
+		// goroutine: other tests cover the encoder's concurrency.
+		t.Skip("builds and compresses thousands of images")
 	}
 	images := smallImages(t, 9000)
 	h := sha256.New()
