@@ -33,7 +33,7 @@ var epoch = time.Unix(0, 0).UTC()
 // (oci-layout, index.json, manifest.json, repositories, manifests and
 // configs) first, in its own compression frame, then each distinct layer
 // streamed from blobs and checked against its digest and size.
-func Write(ctx context.Context, w io.Writer, images []Image, blobs Blobs, opts ...Option) error {
+func Write(ctx context.Context, w io.Writer, images []Image, blobs Blobs, opts ...Option) (err error) {
 	o, err := makeOptions(opts)
 	if err != nil {
 		return err
@@ -48,10 +48,15 @@ func Write(ctx context.Context, w io.Writer, images []Image, blobs Blobs, opts .
 	if err != nil {
 		return err
 	}
-	cw, err := NewCompressor(w, o.compression, o.level)
+	cw, err := NewCompressor(w, o.compression, o.level, opts...)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			cw.Abort()
+		}
+	}()
 	tw := tar.NewWriter(cw)
 	cw.metadata(nmeta > 0)
 	for i, r := range records {
