@@ -135,11 +135,13 @@ func (s *strongStream) begin() error {
 // compress in a bundle of many small images; the strongest level with the
 // full window would hold its match tables and a history of twice the
 // window for the whole run, which for thousands of images is more memory
-// than everything else the bundle needs, for a few percent of output.
+// than everything else the bundle needs, for a few percent of output. Its
+// lower-memory mode keeps a history of the window and one block, not twice
+// the window; the output is the same.
 func (s *strongStream) encoder() (*zstd.Encoder, error) {
 	p, opts := &s.enc, []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithWindowSize(MaxZstdWindow), zstd.WithEncoderConcurrency(2)}
 	if s.meta {
-		p, opts = &s.metaEnc, []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithWindowSize(metaWindow), zstd.WithEncoderConcurrency(1)}
+		p, opts = &s.metaEnc, []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithWindowSize(metaWindow), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true)}
 	}
 	if *p != nil {
 		(*p).Reset(s)
@@ -151,6 +153,22 @@ func (s *strongStream) encoder() (*zstd.Encoder, error) {
 	}
 	*p = enc
 	return enc, nil
+}
+
+// setMeta marks the frames begun from now on as metadata or not. The
+// metadata section comes once, first: its encoder, whose history is most
+// of what the metadata costs, is let go when it ends rather than held
+// while the layers are written.
+func (s *strongStream) setMeta(on bool) {
+	s.meta = on
+	if on || s.metaEnc == nil || (s.open && s.cur == s.metaEnc) {
+		return
+	}
+	s.metaEnc.Close()
+	if s.cur == s.metaEnc {
+		s.cur = nil
+	}
+	s.metaEnc = nil
 }
 
 // end finishes the open frame, if any, and enters it in the seek table.

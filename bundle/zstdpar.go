@@ -195,7 +195,7 @@ func (p *parallelZstd) Flush() error {
 // (see strongStream.encoder); call it between frames.
 func (p *parallelZstd) metadata(on bool) {
 	if p.auto != nil {
-		p.auto.meta = on
+		p.auto.setMeta(on)
 	}
 }
 
