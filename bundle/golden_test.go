@@ -72,7 +72,7 @@ func TestWriteImagesGoldenBytes(t *testing.T) {
 	for c, want := range map[bundle.Compression]string{
 		bundle.None: "d23fad497b6dc0cea8dcd89b7d3ad7b5848c75a9653be067fbaca5b1806e9acf",
 		bundle.Gzip: "b831951b3edb47ffc583ef7424f39a005839caa1ed4cb856725bea18a6151d4a",
-		bundle.Zstd: "d00bebae578183e7d0e103ebbcf89550a1193259b1b1c32639999d8a779d0b1a",
+		bundle.Zstd: "84acbd86d1ac625a87406be79f9fd1f7a97a441b1b1af0c8da4457d7b60e3839",
 	} {
 		var buf bytes.Buffer
 		if err := bundle.WriteImages(context.Background(), &buf, images, bundle.WithCompression(c, 0)); err != nil {

@@ -132,7 +132,7 @@ func TestWriteManyImagesGoldenBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = "7bfecaeeea1cadf75835ff9d64ee08cd70743a23c2d2f5c1afa83ede955aa690"
+	const want = "3782f92b91c9a73999caff082951840381eff192459278dec98503ed140f1fed"
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
 		t.Errorf("sha256 %s, want %s", got, want)
 	}
