@@ -139,15 +139,15 @@ func (s *strongStream) begin() error {
 // lower-memory mode keeps a history of the window and one block, not twice
 // the window; the output is the same.
 func (s *strongStream) encoder() (*zstd.Encoder, error) {
-	p, opts := &s.enc, []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithWindowSize(MaxZstdWindow), zstd.WithEncoderConcurrency(2)}
+	p, opts := &s.enc, strongOptions()
 	if s.meta {
-		p, opts = &s.metaEnc, []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithWindowSize(metaWindow), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true)}
+		p, opts = &s.metaEnc, []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithWindowSize(metaWindow), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(true)}
 	}
 	if *p != nil {
 		(*p).Reset(s)
 		return *p, nil
 	}
-	enc, err := zstd.NewWriter(s, append(opts, zstd.WithEncoderCRC(true))...)
+	enc, err := zstd.NewWriter(s, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -207,4 +207,13 @@ func (s *strongStream) Write(p []byte) (int, error) {
 	n, err := s.dst.Write(p)
 	s.out += int64(n)
 	return n, err
+}
+
+// strongOptions are the long-window frames' encoder's: the strongest
+// level, the largest window k3s and rke2 accept, entropy coding beside
+// match finding, and the lower-memory history (the window and one block,
+// not twice the window), which gives the same bytes.
+func strongOptions() []zstd.EOption {
+	return []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithWindowSize(MaxZstdWindow),
+		zstd.WithEncoderConcurrency(2), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(true)}
 }

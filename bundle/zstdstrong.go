@@ -138,7 +138,7 @@ func (sp *strongPar) encoder(w io.Writer) (*zstd.Encoder, error) {
 		return enc, nil
 	default:
 	}
-	return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithWindowSize(MaxZstdWindow), zstd.WithEncoderConcurrency(2), zstd.WithEncoderCRC(true))
+	return zstd.NewWriter(w, strongOptions()...)
 }
 
 type spillFile struct {
