@@ -48,14 +48,21 @@ func (v *verifier) firstRead() int {
 // sectionFor returns the rest of te, past the n bytes the scanner has
 // read, as a reader of its own, or nil to read it through the scanner:
 // when the archive is not read by offset, when the entry ends in what was
-// read, or when it runs past the end of the archive, so that the scanner
-// reports the truncation where it is.
+// read, when it runs past the end of the archive, so that the scanner
+// reports the truncation where it is, or when it lies in a long-window
+// frame.
 func (v *verifier) sectionFor(te *tarscan.Entry, n int) io.ReadCloser {
 	size := te.Size()
 	if v.seek == nil || size <= int64(n) {
 		return nil
 	}
 	if te.DataOffset+size > v.seek.Size() {
+		return nil
+	}
+	// In a long-window frame the scanner, which decodes the frame anyway
+	// for the headers in it, reads the entry on its way: a worker of its
+	// own would decode the frame again from its start.
+	if v.seek.Forward(te.DataOffset+int64(n), size-int64(n)) {
 		return nil
 	}
 	return v.seek.Section(te.DataOffset+int64(n), size-int64(n))
