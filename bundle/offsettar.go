@@ -86,8 +86,9 @@ func (o *OffsetTar) Forward(off, n int64) bool {
 	return false
 }
 
-// Inflated returns how many bytes the sections and CheckFrames have
-// decompressed so far, for tests and profiling.
+// Inflated returns how many bytes of the tar stream the sections and
+// CheckFrames have produced so far (decompressed, or read from a plain
+// tar), for tests and profiling.
 func (o *OffsetTar) Inflated() int64 { return o.t.inflated.Load() }
 
 // CheckFrames decodes and checks every frame that no section has read to

@@ -255,10 +255,11 @@ func (plainSection) Close() error { return nil }
 
 // endFrame reads the rest of the open frame, where frames are checked, so
 // that its checksum and length are checked and it is marked checked. The
-// section keeps its decoder for the frame it seeks to next: the one that
-// scans a stream decodes its long-window frames, and passed on to other
-// sections through the idle decoders, the window it grew for them would
-// be grown again by the next decoder to meet such a frame.
+// section keeps its decoder for the frame it reads next: the section that
+// scans a whole stream decodes its long-window frames, and were its decoder
+// passed to another section through the idle ones, the next decoder it
+// took would grow a full window again, so that every idle decoder would
+// come to hold one.
 func (s *section) endFrame() error {
 	if s.f.checked == nil || s.dec == nil {
 		return nil

@@ -12,7 +12,8 @@ import (
 // is a file (an io.ReaderAt and io.Seeker) holding a plain tar or a zstd
 // stream with a seek table, a ferry bundle: each layer is then read, and
 // its frames decoded, by a worker of its own from its offset, while the tar
-// reader seeks past it, so no single stream holds every layer up. It
+// reader seeks past it, so no single stream holds every layer up (but see
+// sectionFor for layers in long-window frames). It
 // returns nil for gzip and table-less zstd, whose offsets mean nothing,
 // and for pipes, leaving src's offset where it was.
 func offsetTar(src *sourceReader) *bundle.OffsetTar {
