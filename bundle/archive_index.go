@@ -3,7 +3,6 @@ package bundle
 import (
 	"archive/tar"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"path"
 
@@ -35,47 +34,33 @@ func (a *Archive) Contents() *Contents {
 	}
 	c := &Contents{Compression: a.src.compression, Index: a.index, Docker: a.docker,
 		Small: make(map[string][]byte, images), Sizes: make(map[string]int64, len(a.scan.Entries())),
-		Complete: true, MetadataFirst: true, parsed: make(map[string]*v1.Manifest, images)}
+		Complete: true, MetadataFirst: true, parsed: make(map[string]*listManifest, images)}
 	for _, e := range a.scan.Entries() {
 		c.Sizes[e.Name] = e.Size()
 	}
 	// needed is the metadata a loader reads, read here or not: it decides
 	// whether the archive is metadata-first.
 	needed := make(map[string]bool, 3*images)
-	keep := func(name string) []byte {
-		needed[name] = true
-		if raw, err := a.readSmall(name); err == nil {
-			c.Small[name] = raw
-			return raw
-		}
-		return nil
-	}
 	fromIndex := a.index != nil && len(a.index.Manifests) > 0
 	if a.index != nil {
-		for _, d := range a.index.Manifests {
-			if src, err := v1.NewHash(d.Annotations[AnnotationSourceDigest]); err == nil {
-				needed[BlobPath(src)] = true
+		for i, r := range a.readManifests(a.index.Manifests) {
+			d := a.index.Manifests[i]
+			if src, ok := d.Annotations[AnnotationSourceDigest]; ok {
+				if h, err := v1.NewHash(src); err == nil {
+					needed[BlobPath(h)] = true
+				}
 			}
-			raw := keep(BlobPath(d.Digest))
-			if raw == nil || !d.MediaType.IsImage() {
-				continue
-			}
-			h, ok := c.configOf(BlobPath(d.Digest), raw)
-			if !ok {
-				continue
-			}
-			if config := BlobPath(h); d.Platform == nil {
-				keep(config)
-			} else {
-				needed[config] = true
-			}
+			c.keepRead(needed, r)
 		}
 	}
 	for _, dm := range a.docker {
-		if config := path.Clean(dm.Config); fromIndex {
-			needed[config] = true
-		} else {
-			keep(config)
+		config := path.Clean(dm.Config)
+		needed[config] = true
+		if fromIndex {
+			continue
+		}
+		if raw, err := a.readSmall(config); err == nil {
+			c.Small[config] = raw
 		}
 	}
 	c.MetadataFirst = a.metadataFirst(needed)
@@ -83,24 +68,22 @@ func (a *Archive) Contents() *Contents {
 	return c
 }
 
-// configOf returns the config digest of the image manifest raw, stored as
-// name. The manifest is decoded whole, once: Images reuses it, rather than
-// parse every manifest a second time.
-func (c *Contents) configOf(name string, raw []byte) (v1.Hash, bool) {
-	var m v1.Manifest
-	if err := json.Unmarshal(raw, &m); err == nil {
-		c.parsed[name] = &m
-		return m.Config.Digest, m.Config.Digest != v1.Hash{}
+// keepRead stores what readManifests read of one image, and marks its
+// manifest and config as metadata a loader needs.
+func (c *Contents) keepRead(needed map[string]bool, r manifestRead) {
+	needed[r.name] = true
+	if r.rawOK {
+		c.Small[r.name] = r.raw
 	}
-	// Only the config's name is wanted, whatever the rest holds.
-	var cfg struct {
-		Config struct{ Digest string }
+	if r.m != nil {
+		c.parsed[r.name] = r.m
 	}
-	if json.Unmarshal(raw, &cfg) != nil {
-		return v1.Hash{}, false
+	if r.config != "" {
+		needed[r.config] = true
 	}
-	h, err := v1.NewHash(cfg.Config.Digest)
-	return h, err == nil
+	if r.configOK {
+		c.Small[r.config] = r.configRaw
+	}
 }
 
 // metadataFirst reports whether everything the metadata needs (the layout

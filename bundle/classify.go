@@ -84,6 +84,11 @@ func HeaderRank(h *tar.Header, head []byte) int {
 // cleanName strips what tar tools add in front ("./", "/") so that
 // "./manifest.json" is still the manifest.
 func cleanName(name string) string {
+	// Most names are clean already; path.Clean then returns them without
+	// allocating, and the "/" would change nothing.
+	if name != "" && name != "." && name[0] != '/' && !strings.HasPrefix(name, "..") && path.Clean(name) == name {
+		return name
+	}
 	n := path.Clean("/" + name)
 	return strings.TrimPrefix(n, "/")
 }

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"archive/tar"
+	"path"
 	"strings"
 	"testing"
 
@@ -88,4 +89,18 @@ func TestHeaderRank(t *testing.T) {
 			t.Errorf("HeaderRank(%q type %q) = %d, want %d", tt.hdr.Name, tt.hdr.Typeflag, got, tt.want)
 		}
 	}
+}
+
+// FuzzCleanName checks cleanName's shortcut for names that are clean
+// already against the definition: path.Clean of the name made absolute.
+func FuzzCleanName(f *testing.F) {
+	for _, s := range []string{"", ".", "..", "./a", "/a", "a/", "a//b", "a/./b", "../a", "..a", "a/..", "blobs/sha256/ab", "index.json", `a\b`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		want := strings.TrimPrefix(path.Clean("/"+name), "/")
+		if got := cleanName(name); got != want {
+			t.Fatalf("cleanName(%q) = %q, want %q", name, got, want)
+		}
+	})
 }

@@ -73,12 +73,17 @@ type Compressor struct {
 }
 
 // NewCompressor wraps dst. level 0 picks the codec's default; zstd levels
-// follow the zstd command line (1..22), gzip levels 1..9.
-func NewCompressor(dst io.Writer, c Compression, level int) (*Compressor, error) {
+// follow the zstd command line (1..22), gzip levels 1..9. Of the options,
+// it uses WithSpillDir; the others are Write's.
+func NewCompressor(dst io.Writer, c Compression, level int, opts ...Option) (*Compressor, error) {
 	if dst == nil {
 		return nil, fmt.Errorf("%w: NewCompressor needs a destination", ErrNilArgument)
 	}
 	if err := CheckCompression(c, level); err != nil {
+		return nil, err
+	}
+	o, err := makeOptions(opts)
+	if err != nil {
 		return nil, err
 	}
 	cw := &Compressor{dst: dst, kind: c}
@@ -95,7 +100,7 @@ func NewCompressor(dst io.Writer, c Compression, level int) (*Compressor, error)
 		cw.gw = gw
 	case Zstd:
 		if level < longWindowLevel {
-			pz, err := newParallelZstd(dst, level)
+			pz, err := newParallelZstd(dst, level, o)
 			if err != nil {
 				return nil, fmt.Errorf("zstd level %d: %w", level, err)
 			}
@@ -199,8 +204,18 @@ func (c *Compressor) metadata(on bool) {
 // Seekable reports whether the stream ends with a seek table.
 func (c *Compressor) Seekable() bool { return c.pz != nil }
 
+// Abort gives up on the stream: compression running in the background
+// stops, and its memory and temp files are released. Call it instead of
+// Close when the stream will not be finished (on an error or when the
+// context is done); after Close it does nothing.
+func (c *Compressor) Abort() {
+	if c.pz != nil {
+		c.pz.Abort()
+	}
+}
+
 // Close ends the last frame, and writes the seek table of a seekable zstd
-// stream. It does not close dst.
+// stream. It does not close dst. When it fails, the stream is aborted.
 func (c *Compressor) Close() error {
 	switch {
 	case c.pz != nil:

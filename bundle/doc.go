@@ -12,7 +12,8 @@
 // zstd layers) as 2 MiB frames at level 1, each layer's header and data
 // starting frames of their own; data that does (uncompressed layers) at the
 // strongest level, with a MaxZstdWindow window, in frames of up to 128 MiB
-// that span entries, so that matches across layers are found. A level given with WithCompression
+// that span entries, so that matches across layers are found, two
+// frames at a time (see WithSpillDir). A level given with WithCompression
 // or NewCompressor applies to all content.
 //
 // Write and WriteImages write bundles; Open reads any image archive back

@@ -49,6 +49,12 @@ type frameCache struct {
 	slots    [cacheFrames]cachedFrameSlot
 	hand     int // CLOCK eviction: the next slot to consider
 	held     int // bytes of every slot's buffer
+	// first is frame 0, decoded, kept apart from the slots for the cache's
+	// life: in a metadata-first bundle it is the whole metadata section,
+	// which readers come back to after a walk has passed every layer's
+	// header frames (Open, then Contents or Image), and which would be
+	// evicted by then and decoded again, megabytes for thousands of images.
+	first []byte
 }
 
 type cachedFrameSlot struct {
@@ -75,6 +81,9 @@ func (c *frameCache) ReadAt(p []byte, e seekable.FrameOffsetEntry, abs uint64) (
 
 // frame returns frame e decoded, from the cache or decoding it.
 func (c *frameCache) frame(e seekable.FrameOffsetEntry) ([]byte, error) {
+	if e.ID == 0 && c.first != nil {
+		return c.first, nil
+	}
 	for i := range c.slots {
 		if s := &c.slots[i]; s.data != nil && s.id == e.ID {
 			s.visited = true
@@ -91,6 +100,14 @@ func (c *frameCache) frame(e seekable.FrameOffsetEntry) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if e.ID == 0 {
+		out, err := c.decode(e, src, make([]byte, 0, e.DecompressedSize))
+		if err != nil {
+			return nil, err
+		}
+		c.first = out
+		return out, nil
+	}
 	s := c.victim(int(e.DecompressedSize))
 	if cap(s.data) < int(e.DecompressedSize) {
 		// Room for the whole frame up front: grown as it decodes, the
@@ -99,19 +116,29 @@ func (c *frameCache) frame(e seekable.FrameOffsetEntry) ([]byte, error) {
 		s.data = make([]byte, 0, e.DecompressedSize)
 		c.held += cap(s.data)
 	}
-	out, err := c.dec.DecodeAll(src, s.data[:0])
-	c.inflated.Add(int64(len(out)))
+	out, err := c.decode(e, src, s.data[:0])
 	c.held += cap(out) - cap(s.data)
 	s.data = out
+	if err != nil {
+		s.data = s.data[:0:0] // keeps held in step: the buffer is dropped
+		c.held -= cap(out)
+		return nil, err
+	}
+	s.id = e.ID
+	return out, nil
+}
+
+// decode decodes frame e from its compressed bytes src into dst's room and
+// checks it; on an error the bytes returned are not the frame's.
+func (c *frameCache) decode(e seekable.FrameOffsetEntry, src, dst []byte) ([]byte, error) {
+	out, err := c.dec.DecodeAll(src, dst)
+	c.inflated.Add(int64(len(out)))
 	if err == nil {
 		err = c.check(e, out)
 	}
 	if err != nil {
-		s.data = s.data[:0:0] // keeps held in step: the buffer is dropped
-		c.held -= cap(out)
-		return nil, fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, e.ID, e.CompressedOffset, err)
+		return out, fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, e.ID, e.CompressedOffset, err)
 	}
-	s.id = e.ID
 	return out, nil
 }
 
@@ -213,5 +240,5 @@ func (c *frameCache) Close() {
 		c.dec.Close()
 		c.dec = nil
 	}
-	c.slots, c.ahead, c.held = [cacheFrames]cachedFrameSlot{}, nil, 0
+	c.slots, c.ahead, c.held, c.first = [cacheFrames]cachedFrameSlot{}, nil, 0, nil
 }

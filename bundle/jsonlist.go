@@ -15,15 +15,16 @@ import (
 // images, and a bundle of thousands would otherwise hold both encoded in
 // memory beside everything else. The bytes are those json.Marshal gives
 // for the whole document. Its size is counted by encoding it once first,
-// since a tar header comes before the data.
+// since a tar header comes before the data; item must give the same
+// value both times.
 type jsonList struct {
 	prefix, suffix []byte
 	n              int
-	item           func(i int) any
+	item           func(i int) (any, error)
 	size           int64
 }
 
-func newJSONList(prefix, suffix []byte, n int, item func(i int) any) (*jsonList, error) {
+func newJSONList(prefix, suffix []byte, n int, item func(i int) (any, error)) (*jsonList, error) {
 	l := &jsonList{prefix: prefix, suffix: suffix, n: n, item: item}
 	var c byteCounter
 	if err := l.writeTo(&c); err != nil {
@@ -35,7 +36,7 @@ func newJSONList(prefix, suffix []byte, n int, item func(i int) any) (*jsonList,
 
 // indexList is index.json: index, with n entries made by item as its
 // manifests.
-func indexList(index v1.IndexManifest, n int, item func(i int) any) (*jsonList, error) {
+func indexList(index v1.IndexManifest, n int, item func(i int) (any, error)) (*jsonList, error) {
 	index.Manifests = []v1.Descriptor{}
 	empty, err := json.Marshal(index)
 	if err != nil {
@@ -56,7 +57,11 @@ func (l *jsonList) writeTo(w io.Writer) error {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		b, err := json.Marshal(l.item(i))
+		v, err := l.item(i)
+		if err != nil {
+			return err
+		}
+		b, err := json.Marshal(v)
 		if err != nil {
 			return err
 		}

@@ -23,14 +23,14 @@ func TestJSONListMatchesMarshal(t *testing.T) {
 	for _, n := range []int{0, 1, 3} {
 		idx := index
 		idx.Manifests = index.Manifests[:n]
-		got, err := indexList(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}, n, func(i int) any { return idx.Manifests[i] })
+		got, err := indexList(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}, n, func(i int) (any, error) { return idx.Manifests[i], nil })
 		if err != nil {
 			t.Fatal(err)
 		}
 		want, _ := json.Marshal(idx)
 		checkList(t, got, want)
 	}
-	got, err := newJSONList([]byte("["), []byte("]"), len(docker), func(i int) any { return docker[i] })
+	got, err := newJSONList([]byte("["), []byte("]"), len(docker), func(i int) (any, error) { return docker[i], nil })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,8 +66,8 @@ func (c *Contents) ociImages() []ImageInfo {
 	return out
 }
 
-// manifest returns a stored manifest, parsed, as v1.ParseManifest parses it.
-func (c *Contents) manifest(name string) (*v1.Manifest, bool) {
+// manifest returns what Images needs of a stored manifest, parsed.
+func (c *Contents) manifest(name string) (*listManifest, bool) {
 	if m, ok := c.parsed[name]; ok {
 		return m, true
 	}
@@ -75,7 +75,7 @@ func (c *Contents) manifest(name string) (*v1.Manifest, bool) {
 	if !ok {
 		return nil, false
 	}
-	m, err := v1.ParseManifest(bytes.NewReader(raw))
+	m, err := parseListManifest(raw)
 	return m, err == nil
 }
 

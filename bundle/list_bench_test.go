@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -17,8 +17,8 @@ import (
 )
 
 // manyImagesBundle writes a zstd bundle of n small linux/amd64 images,
-// each of a base layer they all share and a small layer of its own, as
-// the scale bench's registry serves them, and returns its path.
+// each of a base layer they all share, a small layer and a config of its
+// own, as the scale bench's registry serves them, and returns its path.
 func manyImagesBundle(b *testing.B, n int) string {
 	b.Helper()
 	blobs := newMemBlobs()
@@ -36,7 +36,16 @@ func manyImagesBundle(b *testing.B, n int) string {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if img, err = mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: "amd64"}); err != nil {
+		cf, err := img.ConfigFile()
+		if err != nil {
+			b.Fatal(err)
+		}
+		// A config of its own, with the layers' diff_ids and a label, as
+		// scripts/lib/e2eimages pushes them: 15,000 entries in all.
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture = "linux", "amd64"
+		cf.Config.Labels = map[string]string{"n": strconv.Itoa(i)}
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
 			b.Fatal(err)
 		}
 		imgs[i] = verifytest.ImageOf(b, blobs.data, img, fmt.Sprintf("registry.example/scale/img-%05d:v1", i))

@@ -113,8 +113,50 @@ func (a *Archive) Seekable() bool { return a.src.compression == None || a.src.se
 func (a *Archive) Inflated() int64 { return a.src.inflated.Load() }
 
 // index1 walks every header, ranking each entry as ReadContents does,
-// then reads index.json and manifest.json.
+// then reads index.json and manifest.json. In an archive of thousands of
+// images both are megabytes of JSON, so where reading them does not move
+// the walk's decompression pass (a seekable archive), each is decoded in a
+// goroutine of its own as soon as the walk has passed it.
 func (a *Archive) index1(ctx context.Context) error {
+	layout := [...]struct {
+		name string
+		v    any
+		job  *decodeJob
+	}{{name: IndexFile, v: &a.index}, {name: ManifestFile, v: &a.docker}}
+	err := a.walk(ctx, func(e *tarscan.Entry) {
+		for i := range layout {
+			if l := &layout[i]; e.Name == l.name && e.Header.Typeflag == tar.TypeReg && a.Seekable() {
+				l.job = a.decodeAsync(*e, l.v)
+			}
+		}
+	})
+	for _, l := range layout {
+		if l.job != nil {
+			<-l.job.done
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for _, l := range layout {
+		var err error
+		if l.job != nil {
+			err = l.job.err
+		} else {
+			err = a.readJSON(l.name, l.v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if a.index == nil && a.docker == nil {
+		return fmt.Errorf("%w: no %s or %s", ErrNotAnArchive, IndexFile, ManifestFile)
+	}
+	return nil
+}
+
+// walk reads and ranks every entry, calling ranked after each one.
+func (a *Archive) walk(ctx context.Context, ranked func(*tarscan.Entry)) error {
 	for {
 		e, err := a.scan.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -126,20 +168,32 @@ func (a *Archive) index1(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrNotAnArchive, err)
 		}
+		ranked(e)
 	}
 	if len(a.scan.Entries()) == 0 {
 		return fmt.Errorf("%w: empty archive", ErrNotAnArchive)
 	}
-	if err := a.readJSON(IndexFile, &a.index); err != nil {
-		return err
-	}
-	if err := a.readJSON(ManifestFile, &a.docker); err != nil {
-		return err
-	}
-	if a.index == nil && a.docker == nil {
-		return fmt.Errorf("%w: no %s or %s", ErrNotAnArchive, IndexFile, ManifestFile)
-	}
 	return nil
+}
+
+// decodeJob is a metadata file being decoded; err is set once done is closed.
+type decodeJob struct {
+	done chan struct{}
+	err  error
+}
+
+// decodeAsync decodes regular entry e into v in a new goroutine.
+func (a *Archive) decodeAsync(e tarscan.Entry, v any) *decodeJob {
+	j := &decodeJob{done: make(chan struct{})}
+	go func() {
+		defer close(j.done)
+		raw, err := a.readEntry(&e)
+		if err == nil {
+			err = decodeJSON(e.Name, raw, v)
+		}
+		j.err = err
+	}()
+	return j
 }
 
 // rank classifies a regular entry by its name, size and first bytes (which
@@ -172,6 +226,10 @@ func (a *Archive) readJSON(name string, v any) error {
 	if err != nil {
 		return err
 	}
+	return decodeJSON(name, raw, v)
+}
+
+func decodeJSON(name string, raw []byte, v any) error {
 	if err := json.Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrNotAnArchive, name, err)
 	}
@@ -180,27 +238,23 @@ func (a *Archive) readJSON(name string, v any) error {
 
 // readSmall reads a whole metadata entry, at most MaxSmallMetadata bytes.
 func (a *Archive) readSmall(name string) ([]byte, error) {
-	r, size, err := a.open(name)
+	e, err := a.resolve(name)
 	if err != nil {
 		return nil, err
 	}
-	if size > MaxSmallMetadata {
-		return nil, fmt.Errorf("%w: %s is %d bytes, over %d", tarscan.ErrLimit, name, size, MaxSmallMetadata)
-	}
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
-	}
-	return buf, nil
+	return a.readEntry(e)
 }
 
-// open returns the data of an entry, following links.
-func (a *Archive) open(name string) (io.Reader, int64, error) {
-	e, err := a.resolve(name)
-	if err != nil {
-		return nil, 0, err
+// readEntry reads a regular entry whole, at most MaxSmallMetadata bytes.
+func (a *Archive) readEntry(e *tarscan.Entry) ([]byte, error) {
+	if e.Size() > MaxSmallMetadata {
+		return nil, fmt.Errorf("%w: %s is %d bytes, over %d", tarscan.ErrLimit, e.Name, e.Size(), MaxSmallMetadata)
 	}
-	return io.NewSectionReader(a.src, e.DataOffset, e.Size()), e.Size(), nil
+	buf := make([]byte, e.Size())
+	if _, err := io.ReadFull(io.NewSectionReader(a.src, e.DataOffset, e.Size()), buf); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", e.Name, err)
+	}
+	return buf, nil
 }
 
 // resolve finds a regular file by name, following hard and symbolic links

@@ -21,6 +21,8 @@ type options struct {
 	level         int
 	skipForeign   bool
 	blobsVerified bool
+	spillDir      string
+	strongWorkers int // jobs compressing long-window frames; 0 for the default
 }
 
 func makeOptions(opts []Option) (options, error) {
@@ -81,4 +83,12 @@ func WithSkipForeignLayers(skip bool) Option {
 // Write checks only sizes instead of hashing every layer a second time.
 func WithBlobsVerified(verified bool) Option {
 	return func(o *options) error { o.blobsVerified = verified; return nil }
+}
+
+// WithSpillDir sets where zstd compression by content (level 0) keeps the
+// input of the long-window frames it compresses in parallel: temp files of
+// up to 128 MiB per frame in flight, unlinked as soon as they are created.
+// Give the output's directory; the default is os.TempDir().
+func WithSpillDir(dir string) Option {
+	return func(o *options) error { o.spillDir = dir; return nil }
 }

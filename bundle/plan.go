@@ -2,7 +2,6 @@ package bundle
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -75,9 +74,9 @@ type dockerManifest struct {
 // records and how many of them form the metadata section.
 func plan(images []Image, o options) ([]record, int, error) {
 	var (
-		docker   []dockerManifest
+		docker   []dockerRef
 		byDigest = map[v1.Hash]int{}
-		repos    = map[string]map[string]string{}
+		repos    repositories
 		small    []record
 		layers   []record
 		seen     = map[v1.Hash]bool{}
@@ -128,17 +127,17 @@ func plan(images []Image, o options) ([]record, int, error) {
 			addBlob(&layers, l, nil)
 		}
 		if j, ok := byDigest[img.Descriptor.Digest]; ok {
-			docker[j].RepoTags = appendTag(docker[j].RepoTags, img)
+			docker[j].more = append(docker[j].more, i)
 		} else {
-			byDigest[img.Descriptor.Digest] = len(docker)
-			dm, err := dockerEntry(img, m)
-			if err != nil {
+			// Made now only to fail before anything is written.
+			if _, err := dockerEntry(img, m); err != nil {
 				return nil, 0, err
 			}
-			docker = append(docker, dm)
+			byDigest[img.Descriptor.Digest] = len(docker)
+			docker = append(docker, dockerRef{first: i})
 		}
 		if img.Tag != "" && len(m.Layers) > 0 {
-			addRepository(repos, img, m.Layers[len(m.Layers)-1].Digest.Hex)
+			repos.add(i)
 		}
 	}
 	head, err := metadataRecords(images, docker, repos)
@@ -149,19 +148,46 @@ func plan(images []Image, o options) ([]record, int, error) {
 	return append(meta, layers...), len(meta), nil
 }
 
-// metadataRecords lays out the metadata files. index.json's entries are
-// made from images as it is written, one per image, in order.
-func metadataRecords(images []Image, docker []dockerManifest, repos map[string]map[string]string) ([]record, error) {
+// dockerRef is an entry of manifest.json before it is made: the first
+// image with its manifest, and the later ones that add their tags to it.
+// Entries are made from the images as they are written, so that a bundle of
+// thousands of images does not hold every entry's paths meanwhile.
+type dockerRef struct {
+	first int
+	more  []int
+}
+
+// dockerItem makes the manifest.json entry d stands for.
+func dockerItem(images []Image, d dockerRef) (any, error) {
+	img := &images[d.first]
+	m, err := img.Parsed()
+	if err != nil {
+		return nil, err
+	}
+	dm, err := dockerEntry(img, m)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range d.more {
+		dm.RepoTags = appendTag(dm.RepoTags, &images[k])
+	}
+	return dm, nil
+}
+
+// metadataRecords lays out the metadata files. index.json's and
+// manifest.json's entries are made from images as they are written, in
+// order.
+func metadataRecords(images []Image, docker []dockerRef, repos repositories) ([]record, error) {
 	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
-	indexJSON, err := indexList(index, len(images), func(i int) any { return indexEntry(&images[i]) })
+	indexJSON, err := indexList(index, len(images), func(i int) (any, error) { return indexEntry(&images[i]), nil })
 	if err != nil {
 		return nil, err
 	}
-	dockerJSON, err := newJSONList([]byte("["), []byte("]"), len(docker), func(i int) any { return docker[i] })
+	dockerJSON, err := newJSONList([]byte("["), []byte("]"), len(docker), func(i int) (any, error) { return dockerItem(images, docker[i]) })
 	if err != nil {
 		return nil, err
 	}
-	reposJSON, err := json.Marshal(repos)
+	reposJSON, err := repos.marshal(images)
 	if err != nil {
 		return nil, err
 	}
@@ -254,14 +280,6 @@ func appendTag(tags []string, img *Image) []string {
 	tags = append(tags, img.Name)
 	sort.Strings(tags)
 	return tags
-}
-
-func addRepository(repos map[string]map[string]string, img *Image, top string) {
-	repo := img.Name[:len(img.Name)-len(img.Tag)-1]
-	if repos[repo] == nil {
-		repos[repo] = map[string]string{}
-	}
-	repos[repo][img.Tag] = top
 }
 
 // checkBlob refuses inline bytes that do not match their descriptor.

@@ -38,7 +38,7 @@ type Contents struct {
 	BytesRead int64
 
 	// parsed holds the image manifests of Small already decoded, by name.
-	parsed map[string]*v1.Manifest
+	parsed map[string]*listManifest
 }
 
 // DockerManifest is one entry of docker's manifest.json.

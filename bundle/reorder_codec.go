@@ -12,6 +12,9 @@ import (
 type ReorderCodec struct {
 	// Level is the output's compression level, as for NewCompressor.
 	Level int
+	// SpillDir is where zstd compression by content keeps the input of
+	// frames in flight (see WithSpillDir): the output's directory.
+	SpillDir string
 }
 
 var _ reorder.Codec = ReorderCodec{}
@@ -36,7 +39,7 @@ func (ReorderCodec) Decompress(r io.Reader) (io.ReadCloser, error) {
 
 // Compress is NewCompressor at the codec's Level.
 func (c ReorderCodec) Compress(w io.Writer, compression string) (reorder.Compressor, error) {
-	return NewCompressor(w, Compression(compression), c.Level)
+	return NewCompressor(w, Compression(compression), c.Level, WithSpillDir(c.SpillDir))
 }
 
 // Reread is true for zstd: decoding it again is several times faster than

@@ -74,6 +74,9 @@ func TestZstdSeekTable(t *testing.T) {
 		if !startsFrame(dataAt-512) || !startsFrame(dataAt+512) || !startsFrame(off) {
 			t.Errorf("layer %s: header at %d, data+512 at %d or its end at %d does not start a frame", h.Name, dataAt-512, dataAt+512, off)
 		}
+		if startsFrame(dataAt) {
+			t.Errorf("layer %s: its data at %d starts a frame apart from its header's", h.Name, dataAt)
+		}
 	}
 	if layers == 0 {
 		t.Fatal("no layers checked")

@@ -33,7 +33,7 @@ var epoch = time.Unix(0, 0).UTC()
 // (oci-layout, index.json, manifest.json, repositories, manifests and
 // configs) first, in its own compression frame, then each distinct layer
 // streamed from blobs and checked against its digest and size.
-func Write(ctx context.Context, w io.Writer, images []Image, blobs Blobs, opts ...Option) error {
+func Write(ctx context.Context, w io.Writer, images []Image, blobs Blobs, opts ...Option) (err error) {
 	o, err := makeOptions(opts)
 	if err != nil {
 		return err
@@ -48,10 +48,15 @@ func Write(ctx context.Context, w io.Writer, images []Image, blobs Blobs, opts .
 	if err != nil {
 		return err
 	}
-	cw, err := NewCompressor(w, o.compression, o.level)
+	cw, err := NewCompressor(w, o.compression, o.level, opts...)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			cw.Abort()
+		}
+	}()
 	tw := tar.NewWriter(cw)
 	cw.metadata(nmeta > 0)
 	for i, r := range records {
@@ -106,6 +111,9 @@ func writeRecord(ctx context.Context, tw *tar.Writer, cw *Compressor, r record, 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if r.blob != nil {
+		cw.Cut() // whatever came before ends its frame; the header starts this one
+	}
 	if err := tw.WriteHeader(header(r)); err != nil {
 		return fmt.Errorf("writing %s: %w", r.path(), err)
 	}
@@ -116,7 +124,6 @@ func writeRecord(ctx context.Context, tw *tar.Writer, cw *Compressor, r record, 
 		_, err := tw.Write(r.data)
 		return err
 	}
-	cw.Cut()
 	head := &cutAfter{w: tw, cw: cw, n: min(r.blob.Size, reorder.HeadSize)}
 	if err := writeBlob(ctx, head, r, blobs, hash); err != nil {
 		return err

@@ -16,6 +16,9 @@ import (
 // because much of what it finds is repeated across layers (the same
 // runtime in many binaries). Its frames hold at most strongFrame bytes, so
 // a seekable reader finds any byte by decoding at most that much.
+// Consecutive long-window frames are compressed at the same time, on up to
+// maxStrongWorkers cores, when a directory to spill their input to is
+// available (see zstdstrong.go); metadata frames are compressed inline.
 
 const (
 	// strongFrame is the most a long-window frame holds.
@@ -30,10 +33,14 @@ const (
 	metaWindow = 8 << 20
 )
 
-// strongStream writes long-window frames straight to dst, counting what
-// it writes and hashing what it reads for the seek table.
+// strongStream writes long-window frames, counting what it writes and
+// hashing what it reads for the seek table: one at a time straight to dst,
+// or, with par set, each through a job of its own (see zstdstrong.go).
 type strongStream struct {
 	dst     io.Writer
+	frame   int64         // the most input a frame holds: strongFrame
+	par     *strongPar    // nil: every frame is compressed inline
+	job     *strongJob    // the open frame's, when it is compressed by a job
 	enc     *zstd.Encoder // made on first use
 	metaEnc *zstd.Encoder // made on first use, for the metadata section
 	cur     *zstd.Encoder // the open frame's: enc or metaEnc
@@ -47,13 +54,17 @@ type strongStream struct {
 	open    bool
 }
 
-func newStrongStream(dst io.Writer) (*strongStream, error) {
+func newStrongStream(dst io.Writer, par *strongPar) (*strongStream, error) {
 	sampler, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(sampleSize))
 	if err != nil {
 		return nil, err
 	}
-	return &strongStream{dst: dst, sampler: sampler, hash: xxhash.New()}, nil
+	return &strongStream{dst: dst, frame: strongFrame, par: par, sampler: sampler, hash: xxhash.New()}, nil
 }
+
+// parallel reports whether the next frame begun goes to a job: metadata
+// frames are small and use their own encoder, so they stay inline.
+func (s *strongStream) parallel() bool { return s.par != nil && !s.meta }
 
 // wants reports whether b belongs in the long-window stream. Only a whole
 // chunk is judged, and only a chunk that compresses starts a long-window
@@ -79,19 +90,27 @@ func (s *strongStream) compresses(b []byte) bool {
 }
 
 // write compresses b into the open frame, or a new one if b would take
-// the open one past strongFrame bytes.
-func (s *strongStream) write(b []byte, t *seekTable) error {
-	if s.open && s.in+int64(len(b)) > strongFrame {
+// the open one past s.frame bytes. Frame boundaries depend only on the
+// input, never on how fast jobs run, so output is the same either way.
+// begin is how a frame is begun: s.begin, or a job's start.
+func (s *strongStream) write(b []byte, t *seekTable, begin func() error) error {
+	if s.open && s.in+int64(len(b)) > s.frame {
 		if err := s.end(t); err != nil {
 			return err
 		}
 	}
 	if !s.open {
-		if err := s.begin(); err != nil {
+		if err := begin(); err != nil {
 			return err
 		}
 	}
-	if _, err := s.cur.Write(b); err != nil {
+	var err error
+	if s.job != nil {
+		err = s.job.append(b)
+	} else {
+		_, err = s.cur.Write(b)
+	}
+	if err != nil {
 		return err
 	}
 	s.hash.Write(b)
@@ -116,11 +135,13 @@ func (s *strongStream) begin() error {
 // compress in a bundle of many small images; the strongest level with the
 // full window would hold its match tables and a history of twice the
 // window for the whole run, which for thousands of images is more memory
-// than everything else the bundle needs, for a few percent of output.
+// than everything else the bundle needs, for a few percent of output. Its
+// lower-memory mode keeps a history of the window and one block, not twice
+// the window; the output is the same.
 func (s *strongStream) encoder() (*zstd.Encoder, error) {
 	p, opts := &s.enc, []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithWindowSize(MaxZstdWindow), zstd.WithEncoderConcurrency(2)}
 	if s.meta {
-		p, opts = &s.metaEnc, []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithWindowSize(metaWindow), zstd.WithEncoderConcurrency(1)}
+		p, opts = &s.metaEnc, []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithWindowSize(metaWindow), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true)}
 	}
 	if *p != nil {
 		(*p).Reset(s)
@@ -134,20 +155,45 @@ func (s *strongStream) encoder() (*zstd.Encoder, error) {
 	return enc, nil
 }
 
+// setMeta marks the frames begun from now on as metadata or not. The
+// metadata section comes once, first: its encoder, whose history is most
+// of what the metadata costs, is let go when it ends rather than held
+// while the layers are written.
+func (s *strongStream) setMeta(on bool) {
+	s.meta = on
+	if on || s.metaEnc == nil || (s.open && s.cur == s.metaEnc) {
+		return
+	}
+	s.metaEnc.Close()
+	if s.cur == s.metaEnc {
+		s.cur = nil
+	}
+	s.metaEnc = nil
+}
+
 // end finishes the open frame, if any, and enters it in the seek table.
 func (s *strongStream) end(t *seekTable) error {
 	if !s.open {
 		return nil
 	}
 	s.open = false
+	if j := s.job; j != nil {
+		s.job = nil
+		j.finish(s.in, s.hash.Sum64())
+		return nil
+	}
 	if err := s.cur.Close(); err != nil {
 		return err
 	}
 	return t.add(s.out-s.start, s.in, s.hash.Sum64())
 }
 
-// close releases the encoders; the stream must have no open frame.
+// close releases the encoders; the stream must have no open frame, and
+// no job running.
 func (s *strongStream) close() {
+	if s.par != nil {
+		s.par.close()
+	}
 	s.sampler.Close()
 	for _, e := range []*zstd.Encoder{s.enc, s.metaEnc} {
 		if e != nil {

@@ -13,7 +13,7 @@ import (
 // gets the full window (and the strongest level's memory).
 func TestMetadataFramesUseTheSmallWindow(t *testing.T) {
 	var out bytes.Buffer
-	p, err := newParallelZstd(&out, 0)
+	p, err := newParallelZstd(&out, 0, options{})
 	if err != nil {
 		t.Fatal(err)
 	}

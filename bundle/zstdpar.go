@@ -32,6 +32,7 @@ type parallelZstd struct {
 	workers int
 	auto    *strongStream // nil when the user chose the level
 	err     error         // the first error; only this goroutine's copy
+	closed  bool          // by Close or Abort
 
 	mu      sync.Mutex
 	failure error // the first error of a worker writing a frame
@@ -44,7 +45,7 @@ var (
 	outPool = sync.Pool{New: func() any { b := make([]byte, 0, zstdChunk+zstdChunk/64+1024); return &b }}
 )
 
-func newParallelZstd(dst io.Writer, level int) (*parallelZstd, error) {
+func newParallelZstd(dst io.Writer, level int, o options) (*parallelZstd, error) {
 	workers := runtime.GOMAXPROCS(0)
 	opts := append(zstdOptions(level), zstd.WithEncoderConcurrency(workers), zstd.WithWindowSize(zstdChunk))
 	enc, err := zstd.NewWriter(nil, opts...)
@@ -53,7 +54,11 @@ func newParallelZstd(dst io.Writer, level int) (*parallelZstd, error) {
 	}
 	p := &parallelZstd{dst: dst, enc: enc, workers: workers, buf: getBuf(&inPool)}
 	if level == 0 {
-		if p.auto, err = newStrongStream(dst); err != nil {
+		jobs := min(workers, maxStrongWorkers)
+		if o.strongWorkers > 0 {
+			jobs = o.strongWorkers
+		}
+		if p.auto, err = newStrongStream(dst, newStrongPar(o.spillDir, jobs)); err != nil {
 			enc.Close()
 			return nil, err
 		}
@@ -98,11 +103,15 @@ func (p *parallelZstd) place() {
 		p.submit()
 		return
 	}
-	if !p.auto.open {
-		p.drain() // frames are written in order
+	begin := p.beginJob
+	if !p.auto.parallel() {
+		begin = p.auto.begin
+		if !p.auto.open {
+			p.drain() // an inline frame is written as it is compressed
+		}
 	}
 	if p.err == nil {
-		p.err = p.auto.write(p.buf, &p.table)
+		p.err = p.auto.write(p.buf, &p.table, begin)
 	}
 	p.buf = p.buf[:0]
 }
@@ -169,10 +178,15 @@ func (p *parallelZstd) drain() {
 	}
 }
 
-// Flush ends the current frame and writes every frame so far.
+// Flush ends the current frame and writes every frame so far. After an
+// error a long-window frame may be left open, its job waiting for input:
+// only Abort ends it.
 func (p *parallelZstd) Flush() error {
 	p.place()
 	p.endStrong()
+	if p.err != nil {
+		return p.err
+	}
 	p.drain()
 	return p.err
 }
@@ -181,7 +195,7 @@ func (p *parallelZstd) Flush() error {
 // (see strongStream.encoder); call it between frames.
 func (p *parallelZstd) metadata(on bool) {
 	if p.auto != nil {
-		p.auto.meta = on
+		p.auto.setMeta(on)
 	}
 }
 
@@ -211,17 +225,47 @@ func frameChecksum(frame, content []byte) uint32 {
 // every zstd decoder passes over, and that lets a seekable reader find each
 // frame by its decompressed offset.
 func (p *parallelZstd) Close() error {
-	defer p.enc.Close()
-	if p.auto != nil {
-		defer p.auto.close()
+	if p.closed {
+		return p.err
 	}
-	if err := p.Flush(); err != nil {
-		return err
+	err := p.Flush()
+	var table []byte
+	if err == nil {
+		table, err = p.table.frame()
 	}
-	table, err := p.table.frame()
+	if err == nil {
+		_, err = p.dst.Write(table)
+	}
 	if err != nil {
+		p.Abort()
 		return err
 	}
-	_, err = p.dst.Write(table)
-	return err
+	p.release()
+	return nil
+}
+
+// Abort stops compressing, leaving the stream unfinished: the jobs of
+// long-window frames stop where they are, frames in flight are dropped and
+// every encoder and spill file is released.
+func (p *parallelZstd) Abort() {
+	if p.closed {
+		return
+	}
+	if p.auto != nil && p.auto.par != nil {
+		p.auto.job, p.auto.open = nil, false
+		p.auto.par.stop()
+	}
+	p.drain()
+	if p.err == nil {
+		p.err = errAborted
+	}
+	p.release()
+}
+
+func (p *parallelZstd) release() {
+	p.closed = true
+	p.enc.Close()
+	if p.auto != nil {
+		p.auto.close()
+	}
 }

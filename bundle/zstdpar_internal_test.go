@@ -23,7 +23,7 @@ func TestSeekTableChecksumsAreXXH64OfContent(t *testing.T) {
 	for _, level := range []int{0, 1} {
 		for name, in := range map[string][]byte{"random": random, "text": text, "short": random[:100]} {
 			var out bytes.Buffer
-			p, err := newParallelZstd(&out, level)
+			p, err := newParallelZstd(&out, level, options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +85,7 @@ func TestParallelZstdWriteErrorSurfaces(t *testing.T) {
 	for i := range chunk {
 		chunk[i] = byte(rng.Uint32())
 	}
-	p, err := newParallelZstd(&failAfter{n: 3 * zstdChunk}, 1)
+	p, err := newParallelZstd(&failAfter{n: 3 * zstdChunk}, 1, options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,20 @@ func (c *Client) get(ctx context.Context, ref name.Reference, opts ...remote.Opt
 		desc, err = remote.Get(ref, opts...)
 		return err
 	})
+	if err == nil {
+		desc.Manifest = exact(desc.Manifest)
+	}
 	return desc, explain(err)
+}
+
+// exact returns b in a slice of its own length. A body read whole keeps
+// the spare capacity its buffer grew to, and a bundle holds the manifest
+// and config of every image until it is written.
+func exact(b []byte) []byte {
+	if cap(b) == len(b) {
+		return b
+	}
+	return bytes.Clone(b)
 }
 
 // configOf fetches an image's config, at most MaxConfigBytes, checked
@@ -68,7 +81,7 @@ func readSmallBlob(img v1.Image, h v1.Hash, what string) ([]byte, error) {
 	if len(b) > MaxConfigBytes {
 		return nil, tooLarge(what, -1, MaxConfigBytes)
 	}
-	return b, nil
+	return exact(b), nil
 }
 
 // explain rewrites the errors go-containerregistry's ping composes from an

@@ -9,7 +9,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rancher/ferry/bundle"
@@ -42,9 +44,12 @@ const maxQueued = 1 << 16
 
 type pending struct {
 	desc v1.Descriptor
-	// from fetches the layer; source names the image in errors. Not the
-	// whole Resolved: once fetched, nothing here should keep an image's
-	// manifest and config alive.
+	// repo is where the layer is fetched from, through the client's
+	// Puller, which authenticates once per repository; source names the
+	// image in errors. Not the image's remote handle: thousands of layers
+	// may wait their turn, and the handles hold what resolving fetched.
+	// Only a layer with URLs keeps it (from), to try those too.
+	repo   name.Repository
 	from   v1.Image
 	source string
 	// started is closed once file is set: the download has a temp file
@@ -93,7 +98,10 @@ func (f *Fetcher) Add(images []*Resolved, skipForeign bool) error {
 			if (skipForeign && bundle.IsForeign(l)) || f.blobs[l.Digest] != nil {
 				continue
 			}
-			p := &pending{desc: l, from: img.remote, source: img.Source, started: make(chan struct{})}
+			p := &pending{desc: l, repo: img.Repository, source: img.Source, started: make(chan struct{})}
+			if len(l.URLs) > 0 {
+				p.from = img.remote
+			}
 			f.blobs[l.Digest] = p
 			if f.cache.Has(l) {
 				p.cached = true
@@ -164,7 +172,7 @@ func (f *Fetcher) fetch(ctx context.Context, p *pending) error {
 	}
 	p.file = newGrowingFile(tmp.Name())
 	close(p.started)
-	err = explain(f.client.retryTransfer(ctx, func() error { return f.fetchOnce(p, tmp) }))
+	err = explain(f.client.retryTransfer(ctx, func() error { return f.fetchOnce(ctx, p, tmp) }))
 	p.from = nil // the image's handle is not needed once its layer is here
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
@@ -181,8 +189,8 @@ func (f *Fetcher) fetch(ctx context.Context, p *pending) error {
 
 // fetchOnce downloads the blob into tmp from the start. go-containerregistry
 // verifies the digest at EOF, which is when the size is checked too.
-func (f *Fetcher) fetchOnce(p *pending, tmp *os.File) error {
-	layer, err := p.from.LayerByDigest(p.desc.Digest)
+func (f *Fetcher) fetchOnce(ctx context.Context, p *pending, tmp *os.File) error {
+	layer, err := f.layer(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -194,11 +202,22 @@ func (f *Fetcher) fetchOnce(p *pending, tmp *os.File) error {
 	w := &publishingWriter{f: tmp, g: p.file, progress: countingWriter{f}}
 	buf := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(buf)
-	n, err := io.CopyBuffer(w, rc, *buf)
+	// One byte more than expected is enough to refuse a body that runs on.
+	n, err := io.CopyBuffer(w, io.LimitReader(rc, p.desc.Size+1), *buf)
 	if err == nil && n != p.desc.Size {
 		err = fmt.Errorf("blob %s: got %d bytes, expected %d", p.desc.Digest, n, p.desc.Size)
 	}
 	return err
+}
+
+// layer is the remote layer p stands for. By repository and digest, the
+// layer is verified against its digest as it is read, as through the
+// image; its size is checked by fetchOnce.
+func (f *Fetcher) layer(ctx context.Context, p *pending) (v1.Layer, error) {
+	if p.from != nil {
+		return p.from.LayerByDigest(p.desc.Digest)
+	}
+	return remote.Layer(p.repo.Digest(p.desc.Digest.String()), f.client.Remote(ctx)...)
 }
 
 // copyBufs are the buffers blobs are downloaded through: a bundle of

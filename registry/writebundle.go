@@ -93,6 +93,10 @@ func (c *Client) WriteBundles(ctx context.Context, refs []string, files []Bundle
 	}
 	write := func(ctx context.Context, i int, images []bundle.Image, blobs bundle.Blobs) error {
 		path := files[i].Path
+		spillDir := "" // a stream to a writer: os.TempDir()
+		if files[i].Writer == nil {
+			spillDir = filepath.Dir(path)
+		}
 		var sum *summer
 		writeTo := func(ctx context.Context, w io.Writer) error {
 			if o.result != nil {
@@ -100,7 +104,7 @@ func (c *Client) WriteBundles(ctx context.Context, refs []string, files []Bundle
 				w = sum
 			}
 			return bundle.Write(ctx, w, images, blobs, bundle.WithCompression(comps[i], o.level),
-				bundle.WithSkipForeignLayers(o.skipForeign), bundle.WithBlobsVerified(true))
+				bundle.WithSkipForeignLayers(o.skipForeign), bundle.WithBlobsVerified(true), bundle.WithSpillDir(spillDir))
 		}
 		var err error
 		if files[i].Writer != nil {

@@ -42,6 +42,13 @@ type Compressor interface {
 	FrameEnder
 }
 
+// Aborter is implemented by compressors that work in the background, such
+// as bundle.Compressor: File calls Abort instead of Close when it gives up
+// on the output, so that the work stops and its resources are released.
+type Aborter interface {
+	Abort()
+}
+
 // WithCompression sets File's output compression, by its Codec's name. When
 // out's name implies a compression too, the two must agree: loaders such as
 // k3s and rke2 pick their decompressor by extension.
@@ -133,6 +140,9 @@ func reorderCompressed(ctx context.Context, o *options, w io.Writer, src io.Read
 	}
 	res, err := reorder(ctx, o, c, src)
 	if err != nil {
+		if a, ok := c.(Aborter); ok {
+			a.Abort()
+		}
 		return nil, err
 	}
 	if err := c.Close(); err != nil {

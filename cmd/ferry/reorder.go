@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -73,7 +75,7 @@ func (o *reorderOptions) run(cmd *cobra.Command, args []string) error {
 	prog := o.progress(cmd, in)
 	opts = append(opts, reorder.WithProgress(prog))
 	prog.start()
-	res, err := reorder.File(cmd.Context(), in, out, bundle.ReorderCodec{Level: o.level}, opts...)
+	res, err := reorder.File(cmd.Context(), in, out, bundle.ReorderCodec{Level: o.level, SpillDir: filepath.Dir(cmp.Or(out, in))}, opts...)
 	prog.finish()
 	if err != nil {
 		return err

@@ -38,12 +38,29 @@ func cleanPath(name string) (string, error) {
 	if name[0] == '/' || name[0] == '\\' || (len(name) > 1 && name[1] == ':' && isLetter(name[0])) {
 		return "", fmt.Errorf("%w %q: absolute", ErrUnsafePath, name)
 	}
-	for _, elem := range strings.FieldsFunc(name, isSeparator) {
-		if elem == ".." {
-			return "", fmt.Errorf("%w %q: contains ..", ErrUnsafePath, name)
-		}
+	if hasDotDot(name) {
+		return "", fmt.Errorf("%w %q: contains ..", ErrUnsafePath, name)
 	}
 	return path.Clean(name), nil
+}
+
+// hasDotDot reports whether an element of name, split at either
+// separator, is "..": what strings.FieldsFunc(name, isSeparator) would
+// find, without building the slice for every entry of the archive.
+func hasDotDot(name string) bool {
+	for start := 0; start < len(name); {
+		end := strings.IndexAny(name[start:], `/\`)
+		if end < 0 {
+			end = len(name)
+		} else {
+			end += start
+		}
+		if name[start:end] == ".." {
+			return true
+		}
+		start = end + 1
+	}
+	return false
 }
 
 func isSeparator(r rune) bool { return r == '/' || r == '\\' }
