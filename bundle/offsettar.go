@@ -64,6 +64,33 @@ func (o *OffsetTar) Size() int64 { return o.t.size }
 // last frame it read.
 func (o *OffsetTar) Section(off, n int64) io.ReadSeekCloser { return o.t.section(off, n) }
 
+// Forward reports whether the n bytes of the tar stream from off are best
+// read in order with the bytes before them, by whatever reads the stream
+// forward, rather than by a Section of their own: some of them lie in a
+// long-window frame (compression by content puts compressible entries in
+// frames that span many entries), which a Section would decode from the
+// frame's start, again for every entry in it. The fast frames, which hold
+// at most one entry's data each, and a plain tar, are read by Sections.
+func (o *OffsetTar) Forward(off, n int64) bool {
+	f := o.t.frames
+	if f == nil || off < 0 || n <= 0 {
+		return false
+	}
+	e, ok := f.table.EntryByDecompressedOffset(uint64(off))
+	for ok && e.DecompressedOffset < uint64(off+n) {
+		if e.DecompressedSize > zstdChunk {
+			return true
+		}
+		e, ok = f.table.EntryByID(e.ID + 1)
+	}
+	return false
+}
+
+// Inflated returns how many bytes of the tar stream the sections and
+// CheckFrames have produced so far (decompressed, or read from a plain
+// tar), for tests and profiling.
+func (o *OffsetTar) Inflated() int64 { return o.t.inflated.Load() }
+
 // CheckFrames decodes and checks every frame that no section has read to
 // its end, and returns the first frame that failed a check, here or in a
 // section: what `zstd -d` of the whole archive would have failed on.

@@ -254,7 +254,12 @@ type plainSection struct{ *io.SectionReader }
 func (plainSection) Close() error { return nil }
 
 // endFrame reads the rest of the open frame, where frames are checked, so
-// that its checksum and length are checked and it is marked checked.
+// that its checksum and length are checked and it is marked checked. The
+// section keeps its decoder for the frame it reads next: the section that
+// scans a whole stream decodes its long-window frames, and were its decoder
+// passed to another section through the idle ones, the next decoder it
+// took would grow a full window again, so that every idle decoder would
+// come to hold one.
 func (s *section) endFrame() error {
 	if s.f.checked == nil || s.dec == nil {
 		return nil
@@ -272,8 +277,8 @@ func (s *section) endFrame() error {
 	case err == nil || errors.Is(err, io.EOF):
 		err = fmt.Errorf("frame holds %d bytes, the table says %d", s.at+n, s.frame.DecompressedSize)
 	}
-	s.release()
 	if err != nil {
+		s.release()
 		return s.f.fail(fmt.Errorf("%w: frame %d at byte %d: %w", ErrBadSeekTable, id, s.frame.CompressedOffset, err))
 	}
 	return nil
@@ -289,6 +294,7 @@ func (f *frames) checkFrame(id int64) error {
 	if err := s.start(e); err != nil {
 		return f.fail(err)
 	}
+	defer s.release()
 	return s.endFrame()
 }
 

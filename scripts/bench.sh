@@ -27,7 +27,8 @@
 #      requests), and `ferry list` of the largest against bsdtar -xqOf
 #  10. compress: a docker-save-style tarball of real files (uncompressed
 #      layers), `ferry reorder` against rke2's two bsdtar passes and its
-#      release compression, zstd -T0 -16 --long=25
+#      release compression, zstd -T0 -16 --long=25; `ferry verify` (full,
+#      --digests-only) of ferry's output against zstd -dc | sha256sum
 #   (scripts/lib/bench-push-serve.sh has 6 and 7, bench-sizes.sh 8,
 #   bench-scale.sh 9, bench-compress.sh 10)
 #

@@ -136,26 +136,57 @@ func (v *verifier) checkBlobNames() {
 		if !e.regular() || !e.Hashed {
 			continue
 		}
-		dir, base := path.Split(e.name)
+		dir, _ := path.Split(e.name)
 		if strings.HasPrefix(e.name, "blobs/") && dir != bundle.BlobsDir {
 			v.warn("blob-digest", e.name, "digest algorithm %s not checked", strings.TrimSuffix(strings.TrimPrefix(dir, "blobs/"), "/"))
 			continue
 		}
-		m := digestNames.FindStringSubmatch(e.name)
-		if m == nil && dir == "" {
-			m = digestNames.FindStringSubmatch(base)
-		}
-		if m == nil {
+		hex, ok := nameDigest(e.name)
+		if !ok {
 			if dir == bundle.BlobsDir {
 				v.fail("blob-digest", e.name, "blob name is not a sha256 digest")
 			}
 			continue
 		}
-		c := Check{Name: "blob-digest", Entry: e.name, Severity: SeverityError, OK: e.Blob.Digest.Hex == m[1]}
-		if !c.OK {
-			c.Expected, c.Found = "sha256:"+m[1], e.Blob.Digest.String()
-			c.Message = "content does not hash to its name"
-		}
-		v.add(c)
+		v.add(blobDigestCheck(e, hex))
 	}
+}
+
+// reportDamagedBlobs reports the blobs read whole before a pass ended early
+// whose bytes do not hash to their names: a damaged zstd frame may decode
+// to wrong bytes without an error until its checksum, at its end, ends the
+// pass in a later entry; this names the blob the damage is in.
+func (v *verifier) reportDamagedBlobs() {
+	for _, e := range v.order {
+		if !e.regular() || !e.Hashed {
+			continue
+		}
+		if hex, ok := nameDigest(e.name); ok {
+			if c := blobDigestCheck(e, hex); !c.OK {
+				v.add(c)
+			}
+		}
+	}
+}
+
+// nameDigest returns the sha256 hex an entry's name states, if it does.
+func nameDigest(name string) (string, bool) {
+	dir, base := path.Split(name)
+	m := digestNames.FindStringSubmatch(name)
+	if m == nil && dir == "" {
+		m = digestNames.FindStringSubmatch(base)
+	}
+	if m == nil || (strings.HasPrefix(name, "blobs/") && dir != bundle.BlobsDir) {
+		return "", false
+	}
+	return m[1], true
+}
+
+func blobDigestCheck(e *vEntry, hex string) Check {
+	c := Check{Name: "blob-digest", Entry: e.name, Severity: SeverityError, OK: e.Blob.Digest.Hex == hex}
+	if !c.OK {
+		c.Expected, c.Found = "sha256:"+hex, e.Blob.Digest.String()
+		c.Message = "content does not hash to its name"
+	}
+	return c
 }

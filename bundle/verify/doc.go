@@ -13,8 +13,10 @@
 // and hashed in parallel by an engine of its own (internal/inflate). A
 // plain tar file, or a zstd file with a seek table (a ferry bundle), is read
 // by offset (bundle.OpenOffsetTar), each layer by a worker of its own that
-// decodes its frames; otherwise layers that fall behind the one stream are
-// spilled to temp files, within a budget.
+// decodes its frames, except the layers of long-window frames, which the
+// pass reads as it decodes those frames for their tar headers, so that
+// every byte is decompressed once; otherwise layers that fall behind the
+// one stream are spilled to temp files, within a budget.
 //
 // The tar structure is judged by reorder/tarscan, as every ferry reader
 // judges it: an archive the scanner refuses fails the check its sentinel

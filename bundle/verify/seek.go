@@ -12,7 +12,8 @@ import (
 // is a file (an io.ReaderAt and io.Seeker) holding a plain tar or a zstd
 // stream with a seek table, a ferry bundle: each layer is then read, and
 // its frames decoded, by a worker of its own from its offset, while the tar
-// reader seeks past it, so no single stream holds every layer up. It
+// reader seeks past it, so no single stream holds every layer up (but see
+// sectionFor for layers in long-window frames). It
 // returns nil for gzip and table-less zstd, whose offsets mean nothing,
 // and for pipes, leaving src's offset where it was.
 func offsetTar(src *sourceReader) *bundle.OffsetTar {
@@ -48,14 +49,21 @@ func (v *verifier) firstRead() int {
 // sectionFor returns the rest of te, past the n bytes the scanner has
 // read, as a reader of its own, or nil to read it through the scanner:
 // when the archive is not read by offset, when the entry ends in what was
-// read, or when it runs past the end of the archive, so that the scanner
-// reports the truncation where it is.
+// read, when it runs past the end of the archive, so that the scanner
+// reports the truncation where it is, or when it lies in a long-window
+// frame.
 func (v *verifier) sectionFor(te *tarscan.Entry, n int) io.ReadCloser {
 	size := te.Size()
 	if v.seek == nil || size <= int64(n) {
 		return nil
 	}
 	if te.DataOffset+size > v.seek.Size() {
+		return nil
+	}
+	// In a long-window frame the scanner, which decodes the frame anyway
+	// for the headers in it, reads the entry on its way: a worker of its
+	// own would decode the frame again from its start.
+	if v.seek.Forward(te.DataOffset+int64(n), size-int64(n)) {
 		return nil
 	}
 	return v.seek.Section(te.DataOffset+int64(n), size-int64(n))

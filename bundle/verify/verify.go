@@ -309,7 +309,9 @@ func run(ctx context.Context, r io.Reader, opts []Option) (*verifier, error) {
 	if v.localErr != nil {
 		return v, v.localErr
 	}
-	if !fatal {
+	if fatal {
+		v.reportDamagedBlobs()
+	} else {
 		v.crossCheck()
 	}
 	v.finish()

@@ -6,7 +6,9 @@
 #   compress_make_input OUT SIZE  a docker-save-style tarball of real files
 #   run_compress                  ferry reorder of it against rke2's reorder
 #                                 and release compression (zstd -T0 -16
-#                                 --long=25)
+#                                 --long=25); then ferry verify of ferry's
+#                                 output, full and --digests-only, against
+#                                 zstd -dc | sha256sum of it (bench-verify.sh)
 #   compress_report               the scenario's rows and ratios
 #
 # rke2's Linux airgap bundle is `docker save` output, whose layers are
@@ -111,6 +113,7 @@ run_compress() {
 		bench_record c.rke2 "$(stat -c %s "$d/rke2.tar.zst")" -
 	done
 	compress_check "$d/ferry.tar.zst" "$d/rke2.tar.zst"
+	compress_verify "$d/ferry.tar.zst"
 	note "compress: input $(bench_fmt_bytes "$(stat -c %s "$in")") ($(bench_fmt_bytes "$BENCH_COMPRESS_SIZE") of files from $(go env GOROOT), four uncompressed layers, two images)"
 	rm -rf "$d" "$in"
 }
@@ -124,6 +127,13 @@ compress_check() {
 		bench_die "compress: ferry reorder output is not metadata-first"
 	"$ferry" verify -q "$1" >"$work/compress-verify.out" 2>&1 ||
 		{ cat "$work/compress-verify.out" >&2; bench_die "compress: ferry verify failed on ferry's output"; }
+}
+
+# compress_verify BUNDLE : ferry verify of ferry's output, whose
+# uncompressed layers share long-window frames, in its two modes, taking
+# turns with zstd -dc | sha256sum (ids c.verify.full, .digests, .pipe).
+compress_verify() {
+	bench_verify_runs c.verify "$1"
 }
 
 # compress_names FILE : the image names ferry lists in FILE, sorted.
@@ -142,5 +152,6 @@ compress_report() {
 		"ferry/pipeline spread:" "$(bench_run_ratios $f $p wall)" "$(bench_run_ratios $f $p cpu)"
 	ratio "ferry/zstd step alone:" $f c.zstd
 	bench_has $f && bench_has c.zstd && printf '  %-44s wall %s\n' "ferry/zstd step spread:" "$(bench_run_ratios $f c.zstd wall)"
+	verify_rows c.verify compress
 	return 0
 }
