@@ -31,11 +31,11 @@ import (
 // the next run's Sweep removes them.
 
 // maxStrongWorkers caps the frames compressed at once. Each job holds an
-// encoder at the strongest level, whose match tables and history of twice
-// the 32 MiB window come to about 100 MB, and each frame in flight keeps
-// up to strongFrame bytes of input in the page cache: two use both cores
-// of a small machine, and more would multiply that memory on large ones
-// for inputs that rarely span more than a few frames.
+// encoder at the strongest level, with match tables and a history of at
+// least the whole window (strongOptions), and each frame in flight keeps up
+// to strongFrame bytes of input in the page cache: two use both cores of a
+// small machine, and more would multiply that memory on large ones for
+// inputs that rarely span more than a few frames.
 const maxStrongWorkers = 2
 
 // strongSpillPattern names the spill files; tempfile.Sweep removes those
