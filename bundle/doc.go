@@ -9,8 +9,8 @@
 // each. Output is deterministic: the same images give the same bytes. A zstd
 // bundle ends with a seek table (the zstd seekable format). At the default
 // level zstd compresses by content: data that does not compress (gzip and
-// zstd layers) as 2 MiB frames at level 1, each layer's header and data
-// starting frames of their own; data that does (uncompressed layers) at the
+// zstd layers) as 2 MiB frames at level 1, each layer's header with its
+// first bytes, and the rest of its data, starting frames of their own; data that does (uncompressed layers) at the
 // strongest level, with a MaxZstdWindow window, in frames of up to 128 MiB
 // that span entries, so that matches across layers are found, two
 // frames at a time (see WithSpillDir). A level given with WithCompression
