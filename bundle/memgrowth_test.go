@@ -121,9 +121,7 @@ func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 // encoder, beyond its window; its bytes are pinned like
 // TestWriteImagesGoldenBytes'.
 func TestWriteManyImagesGoldenBytes(t *testing.T) {
-	if testing.Short() || raceDetector {
-		// Under -race this takes most of a minute, and it runs on one
-		// goroutine: other tests cover the encoder's concurrency.
+	if testing.Short() {
 		t.Skip("builds and compresses thousands of images")
 	}
 	images := smallImages(t, 9000)
