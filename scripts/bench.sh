@@ -417,6 +417,7 @@ bench_reorder() {
 # what ferry list costs.
 bench_list() {
 	local bundle=$1 mlast=$2 run read
+	bench_warm "$bundle" "$mlast"
 	for ((run = 1; run <= BENCH_RUNS; run++)); do
 		bench_say "list: run $run/$BENCH_RUNS"
 		bench_reset

@@ -96,6 +96,7 @@ scale_bundle() {
 # first match; here that is the last entry).
 scale_list() {
 	local n=$1 bundle=$work/scale-$1.ferry.tar.zst mlast=$work/scale-$1.mlast.tar.zst run
+	bench_warm "$bundle" "$mlast"
 	for ((run = 1; run <= BENCH_RUNS; run++)); do
 		bench_say "scale $n: list: run $run/$BENCH_RUNS"
 		bench_reset

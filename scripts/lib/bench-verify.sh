@@ -28,6 +28,7 @@ bench_verify_runs() {
 	# A ferry from before the mode existed (BENCH_FERRY) measures full only.
 	# (Not grep -q in a pipe: under pipefail its early exit fails the pipe.)
 	[[ $("$ferry" verify --help 2>&1) == *--digests-only* ]] || digests=0
+	bench_warm "$bundle"
 	for ((run = 1; run <= runs; run++)); do
 		bench_say "$prefix: run $run/$runs ($(bench_fmt_bytes "$size"))"
 		bench_reset

@@ -6,6 +6,7 @@
 #   bench_step CMD...           run one step of it, adding to its totals
 #   bench_record ID SIZE FETCH  store the run (wall, cpu, RSS, size, fetched)
 #   bench_median ID COLUMN      median over the stored runs of ID
+#   bench_warm FILE...          read FILEs once, untimed, into the page cache
 #
 # A scenario run may be several commands (crane, bsdtar twice, zstd): its
 # wall and CPU times are the sums over its steps and its peak RSS is the
@@ -23,6 +24,18 @@ declare -A _bench_steps=()
 
 bench_die() { printf 'bench: ERROR: %s\n' "$*" >&2; exit 1; }
 bench_say() { printf '[bench] %s\n' "$*" >&2; }
+
+# bench_warm FILE... : read each FILE once, untimed. An output of ferry's
+# leaves the page cache as it is written (reorder/tempfile drops written
+# ranges), so without this the first tool to read it would pay the disk
+# and every later one would find it cached: the runs that alternate would
+# not start even. Read here, every timed run finds it cached.
+bench_warm() {
+	local f
+	for f in "$@"; do
+		cat -- "$f" >/dev/null || bench_die "cannot read $f"
+	done
+}
 
 bench_init() {
 	BENCH_WORK=$1
