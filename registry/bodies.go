@@ -49,17 +49,22 @@ func (c *Client) configOf(ctx context.Context, src string, img v1.Image, manifes
 	if err != nil {
 		return v1.Hash{}, nil, fmt.Errorf("parsing manifest: %w", err)
 	}
-	d := mf.Config
+	cfg, err := c.configBlob(ctx, src, img, mf.Config)
+	return mf.Config.Digest, cfg, err
+}
+
+// configBlob fetches the config d describes (see configOf).
+func (c *Client) configBlob(ctx context.Context, src string, img v1.Image, d v1.Descriptor) ([]byte, error) {
 	if d.Size > MaxConfigBytes {
-		return d.Digest, nil, tooLarge(src+": config "+d.Digest.String(), d.Size, MaxConfigBytes)
+		return nil, tooLarge(src+": config "+d.Digest.String(), d.Size, MaxConfigBytes)
 	}
 	var cfg []byte
-	err = c.retryTransfer(ctx, func() error {
+	err := c.retryTransfer(ctx, func() error {
 		var err error
 		cfg, err = readSmallBlob(img, d.Digest, src+": config "+d.Digest.String())
 		return err
 	})
-	return d.Digest, cfg, explain(err)
+	return cfg, explain(err)
 }
 
 // readSmallBlob reads a blob of at most MaxConfigBytes, verified against

@@ -87,7 +87,7 @@ func (f *Fetcher) Add(images []*Resolved, skipForeign bool) error {
 		return ErrFetcherClosed
 	}
 	for _, img := range images {
-		if img == nil || img.remote == nil {
+		if img == nil || !img.resolved {
 			return fmt.Errorf("%w: an image not from Resolve", ErrInvalidArgument)
 		}
 		m, err := img.Parsed()
@@ -100,7 +100,7 @@ func (f *Fetcher) Add(images []*Resolved, skipForeign bool) error {
 			}
 			p := &pending{desc: l, repo: img.Repository, source: img.Source, started: make(chan struct{})}
 			if len(l.URLs) > 0 {
-				p.from = img.remote
+				p.from = img.urls
 			}
 			f.blobs[l.Digest] = p
 			if f.cache.Has(l) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -23,7 +24,13 @@ type Resolved struct {
 	Source string
 	// Repository is where the blobs live.
 	Repository name.Repository
-	remote     v1.Image
+	// urls is the image's remote handle when a layer lists URLs (a Windows
+	// base layer), so that the fetch can try them; nil otherwise, because
+	// a bundle keeps every image it holds until it is written, and the
+	// handle keeps what resolving fetched.
+	urls v1.Image
+	// resolved marks an image made by Resolve, the only kind a Fetcher takes.
+	resolved bool
 }
 
 // Resolve fetches ref's manifest for t, choosing among an index's children
@@ -115,13 +122,22 @@ func (c *Client) resolveImage(ctx context.Context, src string, r name.Reference,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", src, err)
 	}
+	mf, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
+	if err != nil {
+		return nil, fmt.Errorf("%s: parsing manifest: %w", src, err)
+	}
+	var urls v1.Image
+	if slices.ContainsFunc(mf.Layers, func(l v1.Descriptor) bool { return len(l.URLs) > 0 }) {
+		urls = img
+	}
 	named, tag := bundle.RefName(r)
 	resolved := func(d v1.Descriptor, config []byte) *Resolved {
 		return &Resolved{
 			Image:      bundle.Image{Name: named, Tag: tag, Descriptor: d, Manifest: desc.Manifest, Config: config, SourceIndex: memo.source},
 			Source:     src,
 			Repository: r.Context(),
-			remote:     img,
+			urls:       urls,
+			resolved:   true,
 		}
 	}
 	if early != nil {
@@ -129,7 +145,7 @@ func (c *Client) resolveImage(ctx context.Context, src string, r name.Reference,
 		// config is fetched and checked.
 		early(resolved(desc.Descriptor, nil))
 	}
-	config, err := c.config(ctx, memo, src, img, desc.Manifest)
+	config, err := c.config(ctx, memo, src, img, mf.Config)
 	if err != nil {
 		return nil, fmt.Errorf("%s: fetching config: %w", src, err)
 	}
@@ -153,18 +169,14 @@ func (c *Client) resolveImage(ctx context.Context, src string, r name.Reference,
 	return resolved(d, config), nil
 }
 
-// config fetches an image's config once per digest (see configOf).
-func (c *Client) config(ctx context.Context, m *resolveMemo, src string, img v1.Image, manifest []byte) ([]byte, error) {
-	mf, err := v1.ParseManifest(bytes.NewReader(manifest))
-	if err != nil {
-		return nil, fmt.Errorf("parsing manifest: %w", err)
-	}
-	if cfg, ok := m.configs[mf.Config.Digest]; ok {
+// config fetches the config d describes once per digest (see configBlob).
+func (c *Client) config(ctx context.Context, m *resolveMemo, src string, img v1.Image, d v1.Descriptor) ([]byte, error) {
+	if cfg, ok := m.configs[d.Digest]; ok {
 		return cfg, nil
 	}
-	h, cfg, err := c.configOf(ctx, src, img, manifest)
+	cfg, err := c.configBlob(ctx, src, img, d)
 	if err == nil {
-		m.configs[h] = cfg
+		m.configs[d.Digest] = cfg
 	}
 	return cfg, err
 }
