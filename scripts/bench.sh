@@ -395,6 +395,9 @@ bench_reorder() {
 		bsdtar_reorder_steps "$in" "$d/reordered.tar"
 		bench_step zstd -T0 -3 -q -f "$d/reordered.tar" -o "$d/pipe.tar.zst"
 		bench_record "$id.pipe" "$(stat -c %s "$d/pipe.tar.zst")" -
+		rm -f "$d/reordered.tar"
+		bench_say "$id: run $run/$BENCH_RUNS: durable copy (dd conv=fdatasync)"
+		bench_durable_copy "$id.dcopy" "$in" "$d/copy.tar"
 	done
 	if [ "$have_reorder" = 1 ]; then
 		[ "$("$ferry" list --format json "$d/ferry.tar.zst" | bench_json_field metadataFirst)" = 1 ] ||
@@ -489,6 +492,8 @@ core_report() {
 	fi
 	row "reorder $s_small: bsdtar x2 + zstd -3" r-small.pipe
 	ratio "ferry/pipeline:" r-small.ferry r-small.pipe
+	row "reorder $s_small: durable copy (dd conv=fdatasync)" r-small.dcopy
+	ratio "ferry/durable copy:" r-small.ferry r-small.dcopy wall
 	if [ "$have_reorder" = 1 ]; then
 		row "reorder $s_large: ferry reorder" r-large.ferry
 	else
@@ -496,6 +501,8 @@ core_report() {
 	fi
 	row "reorder $s_large: bsdtar x2 + zstd -3" r-large.pipe
 	ratio "ferry/pipeline:" r-large.ferry r-large.pipe
+	row "reorder $s_large: durable copy (dd conv=fdatasync)" r-large.dcopy
+	ratio "ferry/durable copy:" r-large.ferry r-large.dcopy wall
 	ratio "ferry reorder, large/small input:" r-large.ferry r-small.ferry wall rss size
 	ratio "bsdtar + zstd, large/small input:" r-large.pipe r-small.pipe wall rss size
 	row "list: ferry list --format json" list.ferry

@@ -8,12 +8,14 @@
 #
 #   run_sizes     for each size: build the input (scripts/lib/sizesinput:
 #                 gzip'd random layers in crane's tarball layout, no
-#                 registry), BENCH_SIZES_RUNS alternating pairs, check the
+#                 registry), BENCH_SIZES_RUNS alternating pairs, each
+#                 followed by a durable copy (bench_durable_copy), check the
 #                 outputs, call bench_verify_sizes ID BUNDLE if a verify
 #                 helper defines it, delete everything of that size
 #   sizes_report  per size: both sides' wall min/med/max, CPU, system time,
 #                 peak RSS, output; ferry/pipeline medians, the ratios run
-#                 by run, and each side's spread (max/min wall)
+#                 by run, and each side's spread (max/min wall); ferry
+#                 against that copy, and its spread
 #
 # Environment:
 #   BENCH_SIZES       input sizes, in GiB (0.5) or bytes ("0.5 1 2 4")
@@ -116,6 +118,8 @@ run_sizes() {
 				sizes_pipe "$id" "$in" "$d/pipe.tar.zst"
 				sizes_ferry "$id" "$in" "$d/ferry.tar.zst"
 			fi
+			bench_say "$id: durable copy (dd conv=fdatasync)"
+			bench_durable_copy "$id.dcopy" "$in" "$d/copy.tar"
 		done
 		[ "$("$ferry" list --format json "$d/ferry.tar.zst" | bench_json_field metadataFirst)" = 1 ] ||
 			bench_die "$id: ferry reorder output is not metadata-first"
@@ -154,6 +158,7 @@ sizes_report() {
 		in=$(awk -v id="$id" '$1 == id { print $2 }' "$BENCH_WORK/sizes-inputs")
 		sizes_srow "reorder $(bench_fmt_bytes "$in"): ferry" "$id.ferry"
 		sizes_srow "reorder $(bench_fmt_bytes "$in"): pipeline" "$id.pipe"
+		sizes_srow "reorder $(bench_fmt_bytes "$in"): durable copy" "$id.dcopy"
 		bench_has "$id.ferry" && bench_has "$id.pipe" || continue
 		r=$(bench_ratio "$(bench_median "$id.ferry" wall)" "$(bench_median "$id.pipe" wall)")
 		fs=$(sizes_wide "$id.ferry") ps=$(sizes_wide "$id.pipe")
@@ -168,6 +173,9 @@ sizes_report() {
 			"$(bench_ratio "$(bench_median "$id.ferry" wall)" "$(awk -v a="$(bench_median "$id.pipe" wall)" \
 				-v b="$(bench_median "$id.pipesync" wall)" 'BEGIN { print a + b }')")" \
 			"$(bench_fmt_secs "$(bench_median "$id.pipesync" wall)")"
+		bench_has "$id.dcopy" && printf '  %-34s wall %s (run by run: %s); its spread %sx\n' "ferry/durable copy:" \
+			"$(bench_ratio "$(bench_median "$id.ferry" wall)" "$(bench_median "$id.dcopy" wall)")" \
+			"$(bench_run_ratios "$id.ferry" "$id.dcopy" wall)" "$(sizes_wide "$id.dcopy")"
 		printf '  %-34s ferry %sx, pipeline %sx: %s\n' "spread (max/min wall):" "$fs" "$ps" \
 			"$(awk -v r="${r%x}" -v f="$fs" -v p="$ps" 'BEGIN {
 				ok = (r != "-" && r + 0 <= 0.70 && f + 0 <= p + 0)

@@ -7,6 +7,9 @@
 #   bench_record ID SIZE FETCH  store the run (wall, cpu, RSS, size, fetched)
 #   bench_median ID COLUMN      median over the stored runs of ID
 #   bench_warm FILE...          read FILEs once, untimed, into the page cache
+#   bench_durable_copy ID IN OUT
+#                               time copying IN to OUT durably (dd, one
+#                               fdatasync), recorded as ID; OUT is removed
 #
 # A scenario run may be several commands (crane, bsdtar twice, zstd): its
 # wall and CPU times are the sums over its steps and its peak RSS is the
@@ -35,6 +38,19 @@ bench_warm() {
 	for f in "$@"; do
 		cat -- "$f" >/dev/null || bench_die "cannot read $f"
 	done
+}
+
+# bench_durable_copy ID IN OUT : how long a plain copy of IN takes when it,
+# too, must be on disk when it exits, as ferry's outputs are (fsync before
+# the rename) and the pipeline's are not: dd of the cached input, one
+# fdatasync at the end. An untimed sync first, so that the copy does not
+# pay for writeback other runs left behind.
+bench_durable_copy() {
+	sync
+	bench_reset
+	bench_step dd if="$2" of="$3" bs=8M conv=fdatasync status=none
+	bench_record "$1" "$(stat -c %s "$3")" -
+	rm -f "$3"
 }
 
 bench_init() {
