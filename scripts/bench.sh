@@ -9,7 +9,8 @@
 #      two-pass bsdtar reorder and zstd -T0 -3
 #   2. bundle three versions: one ferry run against one pipeline per version
 #   3. reorder a manifest-last tarball (two sizes): `ferry reorder` against
-#      the two bsdtar passes and zstd -T0 -3
+#      the two bsdtar passes and zstd -T0 -3, and against a durable copy of
+#      the input (dd conv=fdatasync), since ferry's output is on disk at exit
 #   4. list a bundle: `ferry list` against pulling manifest.json out of a
 #      manifest-last .tar.zst: bsdtar -xqOf on the file (the fastest way,
 #      stopping at the match), and zstd -dc | bsdtar -xOf -
@@ -378,7 +379,8 @@ make_manifest_last() {
 	rm -rf "$d"
 }
 
-# bench_reorder ID INPUT : ferry reorder against the bsdtar passes + zstd.
+# bench_reorder ID INPUT : ferry reorder against the bsdtar passes + zstd,
+# and each run's durable copy of INPUT (bench_durable_copy, as ID.dcopy).
 # Keeps the last outputs as $work/ID.ferry.tar.zst and $work/ID.pipe.tar.zst.
 bench_reorder() {
 	local id=$1 in=$2 run d=$work/run
